@@ -1,0 +1,180 @@
+"""File formats of the IR world, read into plain Python structures.
+
+* topics: ``qid<TAB>text`` per line (TREC / Anserini), or BEIR ``queries.jsonl``
+* qrels: ``qid 0 docid grade`` (TREC) or BEIR ``qrels/test.tsv`` (``query-id corpus-id score``)
+* runs: TREC run files (``qid Q0 docid rank score tag``) or the JSON runs with passage text of
+  ``../shared/data`` (``[{"query", "hits": [{"qid","docid","rank","score","content"}]}]``)
+* passages: JSONL (``{"id"|"_id"|"docid", "text"|"contents", "title"?}``) or TSV (``id<TAB>text``)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+from rag_core._errors import InvalidInputError
+
+__all__ = [
+    "Candidate",
+    "Qrels",
+    "RankedList",
+    "load_beir",
+    "read_passages",
+    "read_qrels",
+    "read_run_json",
+    "read_topics",
+    "read_trec_run",
+    "runs_with_text",
+]
+
+Qrels = dict[str, dict[str, int]]
+
+
+class Candidate(NamedTuple):
+    """One retrieved passage of a first-stage run."""
+
+    docid: str
+    score: float
+    text: str
+
+
+class RankedList(NamedTuple):
+    """A query and its first-stage candidates, best first."""
+
+    qid: str
+    query: str
+    candidates: list[Candidate]
+
+
+def _lines(path: Path) -> Iterable[tuple[int, str]]:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line.rstrip("\n")
+
+
+def read_topics(path: str | Path) -> dict[str, str]:
+    """``qid -> query text`` from a TREC topics TSV or a BEIR ``queries.jsonl``."""
+    path = Path(path)
+    topics: dict[str, str] = {}
+    for number, line in _lines(path):
+        if path.suffix == ".jsonl":
+            row = json.loads(line)
+            topics[str(row["_id"] if "_id" in row else row["id"])] = str(row["text"])
+            continue
+        qid, sep, text = line.partition("\t")
+        if not sep:
+            raise InvalidInputError(f"{path}:{number}: expected 'qid<TAB>query'")
+        topics[qid.strip()] = text.strip()
+    return topics
+
+
+def read_qrels(path: str | Path) -> Qrels:
+    """Graded judgments ``qid -> {docid: grade}`` from TREC qrels or a BEIR qrels TSV."""
+    path = Path(path)
+    qrels: Qrels = defaultdict(dict)
+    for number, line in _lines(path):
+        parts = line.split()
+        if len(parts) == 4:
+            qid, _, docid, grade = parts
+        elif len(parts) == 3:
+            qid, docid, grade = parts
+            if number == 1 and not grade.lstrip("-").isdigit():  # BEIR header
+                continue
+        else:
+            raise InvalidInputError(f"{path}:{number}: expected 'qid 0 docid grade'")
+        try:
+            qrels[qid][docid] = int(float(grade))
+        except ValueError as exc:
+            raise InvalidInputError(f"{path}:{number}: grade {grade!r} is not a number") from exc
+    return dict(qrels)
+
+
+def read_run_json(path: str | Path) -> list[RankedList]:
+    """A run with passage text (the ``runs/*.json`` format of the shared TREC data)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise InvalidInputError(f"{path}: not valid JSON: {exc}") from exc
+    lists: list[RankedList] = []
+    for entry in data:
+        hits = sorted(entry["hits"], key=lambda h: int(h.get("rank", 0)))
+        if not hits:
+            continue
+        lists.append(
+            RankedList(
+                qid=str(hits[0]["qid"]),
+                query=str(entry["query"]),
+                candidates=[Candidate(str(h["docid"]), float(h.get("score", 0.0)), str(h["content"])) for h in hits],
+            )
+        )
+    return lists
+
+
+def read_trec_run(path: str | Path) -> dict[str, list[tuple[str, float]]]:
+    """``qid -> [(docid, score), ...]`` best first, from a TREC run file."""
+    path = Path(path)
+    rows: dict[str, list[tuple[int, str, float]]] = defaultdict(list)
+    for number, line in _lines(path):
+        parts = line.split()
+        if len(parts) < 5:
+            raise InvalidInputError(f"{path}:{number}: expected 'qid Q0 docid rank score [tag]'")
+        rows[parts[0]].append((int(parts[3]), parts[2], float(parts[4])))
+    return {qid: [(d, s) for _, d, s in sorted(items)] for qid, items in rows.items()}
+
+
+def read_passages(path: str | Path) -> dict[str, str]:
+    """``docid -> text`` from JSONL (id/_id/docid + text/contents, optional title) or TSV."""
+    path = Path(path)
+    passages: dict[str, str] = {}
+    if path.suffix in (".jsonl", ".json"):
+        for number, line in _lines(path):
+            row = json.loads(line)
+            docid = row.get("_id", row.get("id", row.get("docid")))
+            text = row.get("text", row.get("contents", row.get("content")))
+            if docid is None or text is None:
+                raise InvalidInputError(f"{path}:{number}: needs an id and a text field")
+            title = row.get("title")
+            passages[str(docid)] = f"{title}. {text}" if title else str(text)
+        return passages
+    with path.open(encoding="utf-8", newline="") as handle:
+        for number, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if len(row) < 2:
+                raise InvalidInputError(f"{path}:{number}: expected 'id<TAB>text'")
+            passages[row[0]] = row[1]
+    return passages
+
+
+def runs_with_text(
+    run: dict[str, list[tuple[str, float]]], topics: dict[str, str], passages: dict[str, str]
+) -> list[RankedList]:
+    """Join a TREC run with its topics and passage texts (missing texts are an error)."""
+    lists: list[RankedList] = []
+    for qid, items in run.items():
+        if qid not in topics:
+            continue
+        missing = [d for d, _ in items if d not in passages]
+        if missing:
+            raise InvalidInputError(
+                f"query {qid}: {len(missing)} passages of the run are not in the passage file (first: {missing[0]})"
+            )
+        lists.append(RankedList(qid, topics[qid], [Candidate(d, s, passages[d]) for d, s in items]))
+    return lists
+
+
+def load_beir(folder: str | Path, split: str = "test") -> tuple[dict[str, str], dict[str, str], Qrels]:
+    """A BEIR-style folder: ``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``."""
+    folder = Path(folder)
+    for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
+        if not (folder / name).is_file():
+            raise InvalidInputError(f"{folder} is not a BEIR folder: {name} is missing")
+    return (
+        read_passages(folder / "corpus.jsonl"),
+        read_topics(folder / "queries.jsonl"),
+        read_qrels(folder / "qrels" / f"{split}.tsv"),
+    )

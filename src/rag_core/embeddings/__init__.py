@@ -1,0 +1,8 @@
+"""Text embeddings behind a small interface (:class:`Embedder`)."""
+
+from __future__ import annotations
+
+from rag_core.embeddings._base import Embedder
+from rag_core.embeddings._sentence_transformers import SentenceTransformerEmbedder, load_embedder
+
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "load_embedder"]

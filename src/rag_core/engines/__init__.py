@@ -1,0 +1,30 @@
+"""Scoring engines: interchangeable inference backends behind one seam (:class:`ScoringEngine`)."""
+
+from __future__ import annotations
+
+from rag_core.engines._base import PairScores, ScoringEngine, TransformerEngine, logits_to_scores
+from rag_core.engines._callable import CallableEngine
+from rag_core.engines._factory import Backend, Quantization, create_engine
+from rag_core.engines._loading import default_threads
+from rag_core.engines._microbatch import MicroBatcher
+from rag_core.engines._tokenization import EncodedBatch, EncodedPairs, LongDocumentMode, PairTokenizer
+from rag_core.engines._torch import TorchEngine, pick_device
+
+__all__ = [
+    "Backend",
+    "CallableEngine",
+    "EncodedBatch",
+    "EncodedPairs",
+    "LongDocumentMode",
+    "MicroBatcher",
+    "PairScores",
+    "PairTokenizer",
+    "Quantization",
+    "ScoringEngine",
+    "TorchEngine",
+    "TransformerEngine",
+    "create_engine",
+    "default_threads",
+    "logits_to_scores",
+    "pick_device",
+]

@@ -1,0 +1,105 @@
+"""The ONNX Runtime engine: fused graph, optional int8, Rust tokenisation, token-budget batches."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from rag_core._errors import ModelLoadError
+from rag_core.engines._base import TransformerEngine, logits_to_scores
+from rag_core.engines._loading import default_threads, open_checkpoint
+from rag_core.engines._onnx_export import ensure_onnx
+from rag_core.engines._tokenization import EncodedBatch, LongDocumentMode
+
+__all__ = ["OnnxEngine"]
+
+logger = logging.getLogger(__name__)
+
+
+def _provided_onnx(model_name: str, folder: Path, revision: str | None) -> Path | None:
+    """An fp32 ``onnx/model.onnx`` that ships with the model (local folder or hub repository)."""
+    local = folder / "onnx" / "model.onnx"
+    if local.is_file():
+        return local
+    if Path(model_name).expanduser().is_dir() or model_name.startswith("builtin:"):
+        return None
+    from rag_core._hub import fetch_optional_file
+
+    return fetch_optional_file(model_name, "onnx/model.onnx", revision)
+
+
+class OnnxEngine(TransformerEngine):
+    """Runs the checkpoint with ONNX Runtime on CPU.
+
+    The model's own ``onnx/model.onnx`` is used when it has one; otherwise the checkpoint is
+    exported once with torch. The graph is fused for the architecture and, with
+    ``quantize="int8"``, dynamically quantised; all of it is cached (see ``_onnx_export``).
+    """
+
+    backend: ClassVar[str] = "onnx"
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        quantize: str = "none",
+        batch_size: int = 32,
+        max_length: int | None = None,
+        max_batch_tokens: int = 8192,
+        long_documents: LongDocumentMode = "chunk",
+        threads: int | None = None,
+        revision: str | None = None,
+        onnx_path: str | Path | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        folder, config, tokenizer = open_checkpoint(
+            model_name, max_length=max_length, long_documents=long_documents, revision=revision
+        )
+        super().__init__(model_name, tokenizer, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
+        self.quantize = quantize
+        if onnx_path is not None:
+            path = Path(onnx_path)
+        else:
+            try:
+                path = ensure_onnx(
+                    folder,
+                    config,
+                    quantize=quantize == "int8",
+                    provided=_provided_onnx(model_name, folder, revision),
+                )
+            except ModelLoadError:
+                raise
+            except Exception as exc:
+                raise ModelLoadError(model_name, f"ONNX export failed: {type(exc).__name__}: {exc}") from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelLoadError(model_name, f"ONNX Runtime cannot open {path}: {exc}") from exc
+        self.onnx_path = path
+        self.threads = options.intra_op_num_threads
+        self._inputs = [i.name for i in self.session.get_inputs()]
+        logger.info(
+            "ONNX engine for %s: %s (%d threads, max_length=%d)", model_name, path.name, self.threads, self.max_length
+        )
+
+    def _forward(self, batch: EncodedBatch) -> np.ndarray:
+        feed = {
+            "input_ids": batch.input_ids,
+            "attention_mask": batch.attention_mask,
+            "token_type_ids": batch.token_type_ids,
+        }
+        (logits,) = self.session.run(["logits"], {name: feed[name] for name in self._inputs})
+        return logits_to_scores(np.asarray(logits, dtype=np.float32))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "quantize": self.quantize, "onnx": self.onnx_path.name, "threads": self.threads}

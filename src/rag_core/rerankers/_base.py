@@ -1,0 +1,208 @@
+"""The abstract reranker: validation, ordering, metadata and monitoring shared by every type."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+from rag_core._documents import Document, to_documents
+from rag_core._errors import InvalidInputError
+from rag_core.rerankers._results import RerankResult, RerankStats
+
+__all__ = ["BaseReranker", "DocumentScores", "sigmoid"]
+
+logger = logging.getLogger("rag_core.rerankers")
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Logistic function in float64, so that close high logits do not collapse to 1.0."""
+    x = np.asarray(logits, dtype=np.float64)
+    e = np.exp(-np.abs(x))  # never overflows
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+class DocumentScores(NamedTuple):
+    """What a reranker's scoring step returns for one call.
+
+    ``scores`` are the normalised relevance scores (sort key, stored as ``rerank_score``),
+    ``raw`` the model's raw outputs, ``extra`` optional per-document metadata to add.
+    """
+
+    scores: np.ndarray
+    raw: np.ndarray
+    extra: list[dict[str, Any]] | None = None
+
+
+def _label(doc: Document) -> str:
+    source = doc.metadata.get("source")
+    return f"{source}#{doc.id}" if source is not None and doc.id is not None else str(source or doc.key)
+
+
+class BaseReranker(ABC):
+    """Reorders documents by relevance to a query.
+
+    Subclasses implement :meth:`_score_documents`; this class validates input, sorts (ties keep
+    the input order), cuts to ``top_n``, writes the metadata (``rerank_score``,
+    ``original_score``, ``original_rank``, ``rerank_rank``) on new objects, and logs.
+    """
+
+    name: ClassVar[str] = "base"
+    #: Set when this reranker replaced a configured model that could not be loaded.
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
+
+    def __init__(self, top_n: int = 5) -> None:
+        self.top_n = self._check_top_n(top_n)
+        self._executor: ThreadPoolExecutor | None = None
+
+    # -- to implement -------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model actually used for scoring."""
+
+    @property
+    def backend(self) -> str:
+        return self.name
+
+    @abstractmethod
+    def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
+        """Score ``documents`` (at least one) against ``query``; runs in a worker thread."""
+
+    async def _score_documents_async(self, query: str, documents: Sequence[Document]) -> DocumentScores:
+        """Score off the event loop; one worker thread per reranker serialises model calls."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rerank-{self.name}")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._score_documents, query, documents)
+
+    # -- public API ---------------------------------------------------------------------------
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """Normalised relevance scores of ``texts`` for ``query``, in input order (float64)."""
+        query = self._check_query(query)
+        if isinstance(texts, str):
+            raise InvalidInputError("texts must be a list of strings, not a single string")
+        docs = to_documents(texts)
+        if not docs:
+            return np.zeros(0, dtype=np.float64)
+        return np.asarray(self._score_documents(query, docs).scores, dtype=np.float64)
+
+    def rerank_sync(self, query: str, documents: Sequence[Any], top_n: int | None = None) -> RerankResult:
+        """Blocking twin of :meth:`rerank`."""
+        started = time.perf_counter()
+        query, docs, n = self._prepare(query, documents, top_n)
+        if not docs:
+            return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started)
+        return self._finish(docs, self._score_documents(query, docs), n, started)
+
+    async def rerank(self, query: str, documents: Sequence[Any], top_n: int | None = None) -> RerankResult:
+        """Rerank ``documents`` for ``query`` and return the best ``top_n`` (default: ``self.top_n``).
+
+        Inputs may be :class:`Document`s, strings, dicts with a text field or LangChain documents;
+        they are never mutated. Inference runs off the event loop.
+        """
+        started = time.perf_counter()
+        query, docs, n = self._prepare(query, documents, top_n)
+        if not docs:
+            return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started)
+        scored = await self._score_documents_async(query, docs)
+        return self._finish(docs, scored, n, started)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "type": self.name,
+            "model": self.model_name,
+            "backend": self.backend,
+            "top_n": self.top_n,
+        }
+        if self.fallback_from is not None:
+            info["fallback_from"] = self.fallback_from
+            info["fallback_reason"] = self.fallback_reason
+        return info
+
+    # -- helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _check_top_n(top_n: Any) -> int:
+        if isinstance(top_n, bool) or not isinstance(top_n, (int, np.integer)):
+            raise InvalidInputError(f"top_n must be a positive integer, got {top_n!r}")
+        if top_n < 1:
+            raise InvalidInputError(f"top_n must be >= 1, got {top_n}")
+        return int(top_n)
+
+    @staticmethod
+    def _check_query(query: Any) -> str:
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
+        if not query.strip():
+            raise InvalidInputError("query must not be empty")
+        return query
+
+    def _prepare(self, query: Any, documents: Any, top_n: Any) -> tuple[str, list[Document], int]:
+        query = self._check_query(query)
+        n = self.top_n if top_n is None else self._check_top_n(top_n)
+        if documents is None:
+            raise InvalidInputError("documents must be a list, got None")
+        return query, to_documents(documents), n
+
+    def _finish(self, docs: list[Document], scored: DocumentScores, top_n: int, started: float) -> RerankResult:
+        scores = np.asarray(scored.scores, dtype=np.float64)
+        if len(scores) != len(docs):
+            raise RuntimeError(f"{self.name} returned {len(scores)} scores for {len(docs)} documents")
+        sort_key = np.where(np.isnan(scores), -np.inf, scores)
+        order = np.argsort(-sort_key, kind="stable")[:top_n]
+        results: list[Document] = []
+        for new_rank, index in enumerate(order, start=1):
+            doc = docs[int(index)]  # already a private copy made by to_documents
+            score = float(scores[index])
+            doc.metadata["original_score"] = doc.score
+            doc.metadata["original_rank"] = int(index) + 1
+            doc.metadata["rerank_score"] = score
+            doc.metadata["rerank_raw_score"] = float(scored.raw[index])
+            doc.metadata["rerank_rank"] = new_rank
+            if scored.extra is not None:
+                doc.metadata.update(scored.extra[int(index)])
+            doc.score = score
+            results.append(doc)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        finite = scores[np.isfinite(scores)]
+        top1_changed = bool(len(order) and int(order[0]) != 0)
+        stats = RerankStats(
+            model=self.model_name,
+            backend=self.backend,
+            documents=len(docs),
+            returned=len(results),
+            elapsed_ms=elapsed_ms,
+            per_document_ms=elapsed_ms / len(docs) if docs else 0.0,
+            top1_changed=top1_changed,
+            score_max=float(finite.max()) if len(finite) else None,
+            score_min=float(finite.min()) if len(finite) else None,
+            score_mean=float(finite.mean()) if len(finite) else None,
+        )
+        if top1_changed:
+            logger.info("Reranking changed top result: %s → %s", _label(docs[0]), _label(results[0]))
+        if stats.score_max is not None and logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Rerank scores: max=%.4f, min=%.4f, mean=%.4f (%d docs, %.1f ms, %.2f ms/doc)",
+                stats.score_max,
+                stats.score_min,
+                stats.score_mean,
+                len(docs),
+                elapsed_ms,
+                stats.per_document_ms,
+            )
+        if any(math.isnan(s) for s in scores):
+            logger.warning("%s produced NaN scores; those documents were ranked last", self.model_name)
+        return RerankResult(results, stats)

@@ -1,0 +1,64 @@
+"""A bi-encoder reranker: cosine similarity of sentence embeddings (fast, no pair model)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from rag_core._documents import Document
+from rag_core.embeddings import Embedder, SentenceTransformerEmbedder
+from rag_core.rerankers._base import BaseReranker, DocumentScores
+
+__all__ = ["BiEncoderReranker", "VectorLookup"]
+
+#: Returns stored vectors for document ids (None where a document has none).
+VectorLookup = Callable[[Sequence[str]], list[np.ndarray | None]]
+
+
+class BiEncoderReranker(BaseReranker):
+    """Ranks by cosine similarity between query and document embeddings.
+
+    ``rerank_score`` is ``(1 + cosine) / 2`` (in [0, 1]); the cosine is ``rerank_raw_score``.
+    When ``vector_lookup`` is given (a vector store built with the same embedder), documents
+    whose id it knows reuse their stored vectors instead of being embedded again.
+    """
+
+    name: ClassVar[str] = "bi_encoder"
+
+    def __init__(
+        self,
+        model_name: str = "builtin:all-MiniLM-L6-v2",
+        top_n: int = 5,
+        batch_size: int = 64,
+        device: str | None = None,
+        *,
+        embedder: Embedder | None = None,
+        vector_lookup: VectorLookup | None = None,
+    ) -> None:
+        super().__init__(top_n=top_n)
+        self.embedder = embedder or SentenceTransformerEmbedder(model_name, device=device, batch_size=batch_size)
+        self.vector_lookup = vector_lookup
+        self.reused_vectors = 0
+
+    @property
+    def model_name(self) -> str:
+        return self.embedder.model_name
+
+    def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
+        vectors: list[np.ndarray | None] = [None] * len(documents)
+        if self.vector_lookup is not None:
+            with_ids = [i for i, d in enumerate(documents) if d.id is not None]
+            found = self.vector_lookup([str(documents[i].id) for i in with_ids]) if with_ids else []
+            for i, vec in zip(with_ids, found, strict=True):
+                vectors[i] = vec
+        missing = [i for i, v in enumerate(vectors) if v is None]
+        self.reused_vectors += len(documents) - len(missing)
+        if missing:
+            fresh = self.embedder.embed_documents([documents[i].page_content for i in missing])
+            for i, vec in zip(missing, fresh, strict=True):
+                vectors[i] = vec
+        matrix = np.stack([np.asarray(v, dtype=np.float32) for v in vectors if v is not None])
+        cosine = (matrix @ self.embedder.embed_query(query)).astype(np.float64)
+        return DocumentScores((1.0 + cosine) / 2.0, cosine)

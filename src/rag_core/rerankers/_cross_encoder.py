@@ -1,0 +1,109 @@
+"""The spec's ``CrossEncoderReranker``: a cross-encoder scores every (query, document) pair."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from rag_core._documents import Document
+from rag_core.engines import (
+    Backend,
+    LongDocumentMode,
+    PairScores,
+    Quantization,
+    ScoringEngine,
+    create_engine,
+)
+from rag_core.engines._microbatch import MicroBatcher
+from rag_core.engines._torch import Precision
+from rag_core.rerankers._base import BaseReranker, DocumentScores, sigmoid
+
+__all__ = ["DEFAULT_MODEL", "CrossEncoderReranker"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+
+
+class CrossEncoderReranker(BaseReranker):
+    """Reranks with a cross-encoder (``[CLS] query [SEP] document [SEP]`` → logit → sigmoid).
+
+    ``model_name`` is a Hugging Face hub id or a local folder. Scoring goes through a
+    :class:`~rag_core.engines.ScoringEngine` (torch, ONNX Runtime, or one passed as ``engine``).
+    ``rerank_score`` is ``sigmoid(logit)`` in float64; ``rerank_windows`` tells how many
+    passage windows a long document was scored in (its best window counts).
+    """
+
+    name: ClassVar[str] = "cross_encoder"
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        top_n: int = 5,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        device: str | None = None,
+        *,
+        backend: Backend = "auto",
+        quantize: Quantization = "none",
+        long_documents: LongDocumentMode = "chunk",
+        max_batch_tokens: int = 8192,
+        precision: Precision = "auto",
+        threads: int | None = None,
+        revision: str | None = None,
+        microbatch_wait_ms: float = 2.0,
+        engine: ScoringEngine | None = None,
+    ) -> None:
+        super().__init__(top_n=top_n)
+        if batch_size < 1:
+            from rag_core._errors import InvalidInputError
+
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        self.engine = engine or create_engine(
+            model_name,
+            backend=backend,
+            quantize=quantize,
+            device=device,
+            batch_size=batch_size,
+            max_length=max_length,
+            max_batch_tokens=max_batch_tokens,
+            long_documents=long_documents,
+            precision=precision,
+            threads=threads,
+            revision=revision,
+        )
+        self.batch_size = batch_size
+        self._batcher = MicroBatcher(self.engine, wait_ms=microbatch_wait_ms)
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.model_name
+
+    @property
+    def backend(self) -> str:
+        return self.engine.backend
+
+    def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
+        return self._to_scores(self._batcher.score([(query, doc.page_content) for doc in documents]))
+
+    async def _score_documents_async(self, query: str, documents: Sequence[Document]) -> DocumentScores:
+        future = self._batcher.submit([(query, doc.page_content) for doc in documents])
+        return self._to_scores(await asyncio.wrap_future(future))
+
+    @staticmethod
+    def _to_scores(result: PairScores) -> DocumentScores:
+        extra = [{"rerank_windows": int(w)} for w in result.windows]
+        for item, truncated in zip(extra, result.truncated, strict=True):
+            if truncated:
+                item["rerank_truncated"] = True
+        return DocumentScores(sigmoid(result.logits), result.logits.astype("float64"), extra)
+
+    def close(self) -> None:
+        super().close()
+        self._batcher.close()
+        self.engine.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "engine": self.engine.describe(), "microbatch": self._batcher.stats()}

@@ -1,0 +1,96 @@
+"""``RerankerFactory``: build a reranker from a type name and a config, or from settings."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rag_core._errors import ConfigurationError, ModelLoadError
+from rag_core.models._builtin import BUILTIN_PREFIX, resolve_builtin
+from rag_core.rerankers._base import BaseReranker
+from rag_core.rerankers._registry import get_reranker_class
+
+if TYPE_CHECKING:
+    from shared_config.settings import AppSettings
+
+__all__ = ["RerankerFactory"]
+
+logger = logging.getLogger(__name__)
+
+#: Config keys accepted as synonyms of constructor arguments (the spec uses "model").
+_ALIASES = {"model": "model_name", "model_name_or_path": "model_name"}
+
+
+class RerankerFactory:
+    """Creates rerankers by type name (see :func:`~rag_core.rerankers.known_types`)."""
+
+    @staticmethod
+    def create_sync(reranker_type: str = "cross_encoder", config: Mapping[str, Any] | None = None) -> BaseReranker:
+        """Blocking twin of :meth:`create`."""
+        cls = get_reranker_class(reranker_type)
+        kwargs: dict[str, Any] = {}
+        for key, value in (config or {}).items():
+            kwargs[_ALIASES.get(key, key)] = value
+        model = kwargs.get("model_name")
+        if isinstance(model, str) and model.startswith(BUILTIN_PREFIX):
+            builtin_type, _ = resolve_builtin(model)
+            if builtin_type != cls.name:
+                cls = get_reranker_class(builtin_type)
+                kwargs = RerankerFactory._accepted(cls, kwargs, strict=False)
+        accepted = RerankerFactory._accepted(cls, kwargs, strict=True)
+        return cls(**accepted)
+
+    @staticmethod
+    def _accepted(reranker_cls: type[BaseReranker], kwargs: dict[str, Any], *, strict: bool) -> dict[str, Any]:
+        params = inspect.signature(reranker_cls.__init__).parameters
+        unknown = [k for k in kwargs if k not in params]
+        if unknown and strict:
+            valid = sorted(p for p in params if p != "self")
+            raise ConfigurationError(
+                f"{reranker_cls.name}: unknown option(s) {', '.join(unknown)}; valid options: {', '.join(valid)}"
+            )
+        return {k: v for k, v in kwargs.items() if k in params}
+
+    @staticmethod
+    async def create(reranker_type: str = "cross_encoder", config: Mapping[str, Any] | None = None) -> BaseReranker:
+        """Build a reranker of ``reranker_type`` from ``config`` (model loading runs off the loop)."""
+        return await asyncio.to_thread(RerankerFactory.create_sync, reranker_type, config)
+
+    @staticmethod
+    def create_from_settings_sync(settings: AppSettings) -> BaseReranker | None:
+        """Blocking twin of :meth:`create_from_settings`."""
+        if not settings.reranker_enabled:
+            logger.info("reranking disabled (RERANKER_ENABLED=false)")
+            return None
+        config = settings.reranker_config()
+        try:
+            return RerankerFactory.create_sync(settings.reranker_type, config)
+        except ModelLoadError as exc:
+            fallback = settings.reranker_fallback_model.strip()
+            if not fallback:
+                raise
+            logger.warning(
+                "RERANKER FALLBACK: %s could not be loaded (%s). Using the offline fallback %s instead; "
+                "rankings will differ from the configured model. Set RERANKER_FALLBACK_MODEL= (empty) to "
+                "fail instead.",
+                settings.reranker_model,
+                exc.reason,
+                fallback,
+            )
+            reranker = RerankerFactory.create_sync(settings.reranker_type, {**config, "model_name": fallback})
+            reranker.fallback_from = settings.reranker_model
+            reranker.fallback_reason = exc.reason
+            return reranker
+
+    @staticmethod
+    async def create_from_settings(settings: AppSettings) -> BaseReranker | None:
+        """The reranker the settings describe; ``None`` when ``RERANKER_ENABLED`` is false.
+
+        When the configured model cannot be loaded and ``RERANKER_FALLBACK_MODEL`` is set, the
+        fallback is loaded instead and the switch is logged as a warning and recorded on the
+        reranker (``fallback_from``, shown by ``describe()``).
+        """
+        return await asyncio.to_thread(RerankerFactory.create_from_settings_sync, settings)

@@ -1,0 +1,27 @@
+"""Stage one: BM25, vector search and their fusion (:class:`HybridRetriever`)."""
+
+from __future__ import annotations
+
+from rag_core.retrieval._analysis import Analyzer
+from rag_core.retrieval._bm25 import BM25Retriever
+from rag_core.retrieval._fusion import FusedItem, reciprocal_rank_fusion
+from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
+from rag_core.retrieval._vector_store import (
+    InMemoryVectorStore,
+    LangChainVectorStore,
+    VectorStore,
+    as_vector_store,
+)
+
+__all__ = [
+    "Analyzer",
+    "BM25Retriever",
+    "FusedItem",
+    "HybridRetriever",
+    "InMemoryVectorStore",
+    "LangChainVectorStore",
+    "RetrieverMode",
+    "VectorStore",
+    "as_vector_store",
+    "reciprocal_rank_fusion",
+]

@@ -1,0 +1,141 @@
+"""Building distillation data: candidates for many queries, scored by an offline teacher."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from rag_core._documents import Document
+from rag_core.datasets import Qrels, RankedList
+from rag_core.embeddings import Embedder
+from rag_core.retrieval import BM25Retriever, InMemoryVectorStore, reciprocal_rank_fusion
+from rag_core.training._examples import TrainingGroup, groups_from_trec
+from rag_core.training._teachers import TeacherSpec, combine
+
+__all__ = ["build_distillation_groups"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+class _Scorers:
+    """Holds the corpus-wide state the teachers need (embeddings, BM25, cross-encoders)."""
+
+    def __init__(
+        self,
+        teachers: Sequence[TeacherSpec],
+        corpus: dict[str, str],
+        embedders: dict[str, Embedder],
+        bm25: BM25Retriever,
+        store: InMemoryVectorStore | None,
+    ) -> None:
+        self.teachers = teachers
+        self.corpus = corpus
+        self.embedders = embedders
+        self.bm25 = bm25
+        self.store = store
+        self._vectors: dict[str, dict[str, np.ndarray]] = {}
+        self._rerankers: dict[str, object] = {}
+
+    def vectors(self, model: str, ids: Sequence[str]) -> np.ndarray:
+        cache = self._vectors.setdefault(model, {})
+        missing = [i for i in ids if i not in cache]
+        if missing:
+            for doc_id, vec in zip(
+                missing, self.embedders[model].embed_documents([self.corpus[i] for i in missing]), strict=True
+            ):
+                cache[doc_id] = vec
+        return np.stack([cache[i] for i in ids])
+
+    def score(self, query: str, ids: Sequence[str]) -> np.ndarray:
+        parts: list[tuple[float, np.ndarray]] = []
+        for spec in self.teachers:
+            if spec.kind == "bi":
+                model = spec.model or "builtin:all-MiniLM-L6-v2"
+                q = self.embedders[model].embed_query(query)
+                parts.append((spec.weight, self.vectors(model, ids) @ q))
+            elif spec.kind == "bm25":
+                hits = {d.id: s for d, s in self.bm25.search(query, k=len(self.bm25))}
+                parts.append((spec.weight, np.array([hits.get(i, 0.0) for i in ids])))
+            else:
+                from rag_core.rerankers import CrossEncoderReranker
+
+                reranker = self._rerankers.get(str(spec.model))
+                if reranker is None:
+                    reranker = CrossEncoderReranker(str(spec.model), backend="onnx")
+                    self._rerankers[str(spec.model)] = reranker
+                result = reranker.engine.score([(query, self.corpus[i]) for i in ids])  # type: ignore[attr-defined]
+                parts.append((spec.weight, np.asarray(result.logits, dtype=np.float64)))
+        return combine(parts)
+
+
+def build_distillation_groups(
+    *,
+    teachers: Sequence[TeacherSpec],
+    corpus: dict[str, str],
+    queries: dict[str, str],
+    judged_runs: Sequence[Sequence[RankedList]] = (),
+    qrels: Qrels | None = None,
+    depth: int = 30,
+    embedder_factory: Callable[[str], Embedder],
+    progress: Progress | None = None,
+) -> list[TrainingGroup]:
+    """Teacher-scored groups for unjudged ``queries`` (candidates: BM25 and dense retrieval over
+    ``corpus``, RRF-fused, ``depth`` deep), plus the judged queries of ``judged_runs`` (all run
+    candidates, graded labels, teacher scores too). Groups list passages best-first by teacher."""
+    logger.info(
+        "building distillation data: %d queries, %d passages, teachers %s",
+        len(queries),
+        len(corpus),
+        ", ".join(f"{t.kind}:{t.model or ''}={t.weight}" for t in teachers),
+    )
+    documents = [Document(text, id=doc_id) for doc_id, text in corpus.items()]
+    bm25 = BM25Retriever.from_documents(documents)
+    models = {t.model or "builtin:all-MiniLM-L6-v2" for t in teachers if t.kind == "bi"}
+    embedders = {m: embedder_factory(m) for m in models}
+    retrieval_model = "builtin:all-MiniLM-L6-v2"
+    if retrieval_model not in embedders:
+        embedders[retrieval_model] = embedder_factory(retrieval_model)
+    scorers = _Scorers(teachers, corpus, embedders, bm25, None)
+    logger.info("embedding the corpus for dense candidates")
+    ids = list(corpus)
+    matrix = scorers.vectors(retrieval_model, ids)
+    store = InMemoryVectorStore(embedders[retrieval_model])
+    store.add_documents(documents, matrix)
+
+    groups: list[TrainingGroup] = []
+    judged = groups_from_trec(judged_runs, qrels or {}) if judged_runs else []
+    total = len(judged) + len(queries)
+    done = 0
+    text_to_id = {text: doc_id for doc_id, text in corpus.items()}
+    for group in judged:
+        cand_ids = [text_to_id.get(p) for p in group.passages]
+        if any(c is None for c in cand_ids):  # passages outside the corpus: score by text
+            extra = {f"judged:{n}": p for n, p in enumerate(group.passages) if text_to_id.get(p) is None}
+            corpus.update(extra)
+            text_to_id.update({p: k for k, p in extra.items()})
+            cand_ids = [text_to_id[p] for p in group.passages]
+        scores = scorers.score(group.query, [str(c) for c in cand_ids])
+        groups.append(group._replace(teacher=[float(s) for s in scores]))
+        done += 1
+        if progress:
+            progress(done, total)
+    for query in queries.values():
+        dense = [d.id for d, _ in store.similarity_search_with_score(query, depth)]
+        sparse = [d.id for d, _ in bm25.search(query, depth)]
+        fused = reciprocal_rank_fusion({"vector": [str(d) for d in dense], "bm25": [str(d) for d in sparse]})
+        cand = [item.key for item in fused[:depth]]
+        if len(cand) < 4:
+            done += 1
+            continue
+        scores = scorers.score(query, cand)
+        order = np.argsort(-scores, kind="stable")
+        groups.append(TrainingGroup(query, [corpus[cand[i]] for i in order], None, [float(scores[i]) for i in order]))
+        done += 1
+        if progress:
+            progress(done, total)
+    logger.info("built %d groups (%d judged)", len(groups), len(judged))
+    return groups
