@@ -1,0 +1,132 @@
+"""``rag-rerank bench``: speed and ranking of our engines against sentence-transformers."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rag_core.cli._app import app, console, err_console, setup_logging
+
+ENGINES = ("reference", "torch", "onnx", "onnx-int8")
+
+
+def default_bench_model() -> str:
+    """The project's trained cross-encoder when bundled, else one built from the MiniLM weights."""
+    from rag_core.models import builtin_models, build_cross_encoder, minilm_l6_encoder_dir
+    from shared_config.settings import AppSettings
+
+    trained = builtin_models().get("rag-rerank-minilm-l6")
+    if trained is not None:
+        return str(trained.locate())
+    folder = AppSettings().rag_rerank_home / "models" / "minilm-l6-cross-encoder"
+    return str(build_cross_encoder(minilm_l6_encoder_dir(), folder))
+
+
+def machine() -> str:
+    try:
+        import psutil
+
+        cores = f"{psutil.cpu_count(logical=False)} cores / {psutil.cpu_count()} threads"
+    except ImportError:  # pragma: no cover
+        cores = "?"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {cores}, Python {platform.python_version()}"
+
+
+@app.command()
+def bench(
+    run: Annotated[Path, typer.Option(help="JSON run with passage text (e.g. DL19 BM25 top-100).")],
+    qrels: Annotated[Path, typer.Option(help="TREC qrels for nDCG@10.")],
+    model: Annotated[str | None, typer.Option(help="Cross-encoder checkpoint (default: see docs).")] = None,
+    queries: Annotated[int | None, typer.Option(help="First N judged queries (default: all).")] = None,
+    engines: Annotated[str, typer.Option(help="Comma-separated subset of reference,torch,onnx,onnx-int8.")] = ",".join(ENGINES),
+    batch_size: Annotated[int, typer.Option()] = 32,
+    threads: Annotated[int | None, typer.Option(help="Threads for every engine (default: physical cores).")] = None,
+    clients: Annotated[int, typer.Option(help="Concurrent clients for the micro-batching check (0: skip).")] = 16,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    log_level: Annotated[str, typer.Option()] = "WARNING",
+) -> None:
+    """Pairs/s, latency p50/p95 (20 and 100 candidates), peak memory and nDCG@10 per engine."""
+    from rag_core.datasets import read_qrels, read_run_json
+    from rag_core.engines import default_threads
+    from rag_core.evaluation import evaluate_run
+    from rag_core.evaluation._speed import measure_engine, measure_microbatching
+
+    setup_logging(log_level)
+    chosen = [e.strip() for e in engines.split(",") if e.strip()]
+    unknown = [e for e in chosen if e not in ENGINES]
+    if unknown:
+        err_console.print(f"[red]unknown engine(s) {unknown}; choose from {ENGINES}[/]")
+        raise typer.Exit(2)
+    judgments = read_qrels(qrels)
+    lists = [r for r in read_run_json(run) if r.qid in judgments][:queries]
+    if not lists:
+        err_console.print("[red]no judged queries in the run[/]")
+        raise typer.Exit(2)
+    judgments = {r.qid: judgments[r.qid] for r in lists}
+    model_path = model or default_bench_model()
+    n_threads = threads or default_threads()
+    results: dict[str, dict[str, Any]] = {}
+    for name in chosen:  # export / quantise once up front, so no measured process pays for it
+        if name.startswith("onnx"):
+            from rag_core.engines import create_engine
+
+            create_engine(model_path, backend="onnx", quantize="int8" if name == "onnx-int8" else "none",
+                          device="cpu").close()
+    for name in chosen:
+        err_console.print(f"measuring {name} ...")
+        measured = measure_engine(name, model_path, lists, batch_size=batch_size, threads=n_threads)  # type: ignore[arg-type]
+        measured["ndcg@10"] = evaluate_run(judgments, measured.pop("run"))["ndcg@10"]
+        results[name] = measured
+    base = results.get("reference")
+    if base is not None:
+        for measured in results.values():
+            measured["speedup_vs_reference"] = measured["pairs_per_s"] / base["pairs_per_s"]
+            measured["p50_20_vs_reference"] = base["p50_ms_20"] / measured["p50_ms_20"]
+            measured["memory_vs_reference"] = measured["peak_mb"] / base["peak_mb"]
+            measured["ndcg@10_delta_vs_reference"] = measured["ndcg@10"] - base["ndcg@10"]
+    report: dict[str, Any] = {
+        "engines": results,
+        "model": model_path,
+        "queries": len(lists),
+        "batch_size": batch_size,
+        "threads": n_threads,
+        "machine": machine(),
+    }
+    if clients > 0:
+        err_console.print(f"measuring micro-batching with {clients} clients ...")
+        fastest = "int8" if "onnx-int8" in chosen or not chosen else "none"
+        report["microbatch"] = measure_microbatching(model_path, lists, clients=clients, threads=n_threads,
+                                                     quantize=fastest)
+    if output == "json":
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title=f"{len(lists)} queries · batch {batch_size} · {n_threads} threads · {report['machine']}")
+    for column in ("engine", "pairs/s", "× ref", "p50 ms (20)", "p95 ms (20)", "p50 ms (100)", "p95 ms (100)",
+                   "peak MB", "nDCG@10"):
+        table.add_column(column, justify="right" if column != "engine" else "left")
+    for name, m in results.items():
+        table.add_row(name, f"{m['pairs_per_s']:.1f}", f"{m.get('speedup_vs_reference', float('nan')):.2f}",
+                      f"{m['p50_ms_20']:.1f}", f"{m['p95_ms_20']:.1f}", f"{m['p50_ms_100']:.1f}",
+                      f"{m['p95_ms_100']:.1f}", f"{m['peak_mb']:.0f}", f"{m['ndcg@10']:.4f}")
+    console.print(table)
+    console.print(f"model: {model_path}")
+    if "microbatch" in report:
+        mb = report["microbatch"]
+        console.print(f"micro-batching: {mb['clients']} clients x {mb['candidates']} candidates: "
+                      f"{mb['concurrent_pairs_per_s']:.1f} pairs/s vs {mb['single_caller_pairs_per_s']:.1f} single "
+                      f"caller ({mb['ratio']:.0%}), {mb['requests_per_engine_call']:.1f} requests per engine call")

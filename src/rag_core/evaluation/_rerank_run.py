@@ -1,0 +1,78 @@
+"""Reranking a first-stage run query by query, with timing and progress."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from rag_core.datasets import Qrels, RankedList
+from rag_core.evaluation._metrics import per_query_metric
+
+if TYPE_CHECKING:
+    from rag_core.rerankers import BaseReranker
+
+__all__ = ["RerankedRun", "compare_runs", "first_stage_run", "rerank_lists"]
+
+logger = logging.getLogger(__name__)
+
+
+class RerankedRun(NamedTuple):
+    run: dict[str, dict[str, float]]
+    pairs: int
+    seconds: float
+    query_ms: list[float]
+
+    @property
+    def pairs_per_s(self) -> float:
+        return self.pairs / self.seconds if self.seconds > 0 else 0.0
+
+
+def first_stage_run(lists: Sequence[RankedList], depth: int | None = None) -> dict[str, dict[str, float]]:
+    """The first-stage ranking as a run; scores are made strictly decreasing by rank, so that
+    ties in the original scores cannot reorder it."""
+    run: dict[str, dict[str, float]] = {}
+    for ranked in lists:
+        cands = ranked.candidates[:depth]
+        run[ranked.qid] = {c.docid: float(len(cands) - i) for i, c in enumerate(cands)}
+    return run
+
+
+def rerank_lists(
+    reranker: BaseReranker,
+    lists: Sequence[RankedList],
+    *,
+    depth: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RerankedRun:
+    """Score every (query, candidate) pair of ``lists`` (the first ``depth`` candidates) with
+    ``reranker``; candidates below ``depth`` keep their first-stage order after the reranked ones."""
+    run: dict[str, dict[str, float]] = {}
+    pairs = 0
+    query_ms: list[float] = []
+    started = time.perf_counter()
+    for number, ranked in enumerate(lists, start=1):
+        cands = ranked.candidates[:depth] if depth else ranked.candidates
+        t0 = time.perf_counter()
+        scores = reranker.score(ranked.query, [c.text for c in cands]) if cands else []
+        query_ms.append((time.perf_counter() - t0) * 1000)
+        pairs += len(cands)
+        entry = {c.docid: 1000.0 + float(s) for c, s in zip(cands, scores, strict=True)}
+        tail = ranked.candidates[len(cands) :]
+        entry.update({c.docid: float(len(tail) - i) / (len(tail) + 1) for i, c in enumerate(tail)})
+        run[ranked.qid] = entry
+        if progress:
+            progress(number, len(lists))
+    return RerankedRun(run, pairs, time.perf_counter() - started, query_ms)
+
+
+def compare_runs(
+    qrels: Qrels, before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], metric: str = "ndcg@10"
+) -> dict[str, int]:
+    """Per-query wins, losses and ties of ``after`` over ``before`` on ``metric``."""
+    a = per_query_metric(qrels, before, metric)
+    b = per_query_metric(qrels, after, metric)
+    wins = sum(1 for q in a if b.get(q, 0.0) > a[q] + 1e-9)
+    losses = sum(1 for q in a if b.get(q, 0.0) < a[q] - 1e-9)
+    return {"wins": wins, "losses": losses, "ties": len(a) - wins - losses}

@@ -1,0 +1,160 @@
+"""Speed benchmark of scoring engines against the reference (sentence-transformers CrossEncoder).
+
+Each engine runs in its own spawned process, so that its peak memory (max RSS) is its own and
+no engine warms caches for another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing as mp
+import resource
+import time
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from rag_core.datasets import RankedList
+
+__all__ = ["EngineName", "measure_engine", "measure_microbatching", "percentile"]
+
+logger = logging.getLogger(__name__)
+
+EngineName = Literal["reference", "torch", "onnx", "onnx-int8"]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> Any:
+    """A function ``texts -> scores`` for one (query) call of the named engine."""
+    if name == "reference":
+        import torch
+        from sentence_transformers import CrossEncoder
+
+        torch.set_num_threads(threads)
+        ce = CrossEncoder(model, device="cpu")
+
+        def reference(query: str, texts: list[str]) -> np.ndarray:
+            return np.asarray(ce.predict([(query, t) for t in texts], batch_size=batch_size,
+                                         show_progress_bar=False))
+
+        return reference
+    from rag_core.engines import create_engine
+
+    backend = "torch" if name == "torch" else "onnx"
+    quantize = "int8" if name == "onnx-int8" else "none"
+    engine = create_engine(model, backend=backend, quantize=quantize, batch_size=batch_size, threads=threads,
+                           device="cpu")
+
+    def ours(query: str, texts: list[str]) -> np.ndarray:
+        return engine.score([(query, t) for t in texts]).logits
+
+    return ours
+
+
+def _measure(name: EngineName, model: str, lists: list[RankedList], batch_size: int, threads: int) -> dict[str, Any]:
+    score = _scorer(name, model, batch_size, threads)
+    score(lists[0].query, [c.text for c in lists[0].candidates[:20]])  # warm-up
+    run: dict[str, dict[str, float]] = {}
+    ms_100: list[float] = []
+    pairs = 0
+    started = time.perf_counter()
+    for ranked in lists:
+        texts = [c.text for c in ranked.candidates[:100]]
+        t0 = time.perf_counter()
+        scores = score(ranked.query, texts)
+        ms_100.append((time.perf_counter() - t0) * 1000)
+        pairs += len(texts)
+        run[ranked.qid] = {c.docid: float(s) for c, s in zip(ranked.candidates[:100], scores, strict=True)}
+    seconds = time.perf_counter() - started
+    ms_20: list[float] = []
+    for ranked in lists:
+        texts = [c.text for c in ranked.candidates[:20]]
+        t0 = time.perf_counter()
+        score(ranked.query, texts)
+        ms_20.append((time.perf_counter() - t0) * 1000)
+    return {
+        "pairs": pairs,
+        "seconds": seconds,
+        "pairs_per_s": pairs / seconds,
+        "p50_ms_20": percentile(ms_20, 50),
+        "p95_ms_20": percentile(ms_20, 95),
+        "p50_ms_100": percentile(ms_100, 50),
+        "p95_ms_100": percentile(ms_100, 95),
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "run": run,
+    }
+
+
+def _child(queue: Any, name: EngineName, model: str, lists: list[RankedList], batch_size: int, threads: int) -> None:
+    try:
+        queue.put(("ok", _measure(name, model, lists, batch_size, threads)))
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        queue.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def measure_engine(
+    name: EngineName, model: str, lists: list[RankedList], *, batch_size: int = 32, threads: int = 1
+) -> dict[str, Any]:
+    """Measure one engine in a fresh process: pairs/s over 100-candidate calls, latency
+    percentiles for 20 and 100 candidates, peak RSS, and the scores (``run``) for nDCG."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(queue, name, model, lists, batch_size, threads))
+    process.start()
+    status, payload = queue.get()
+    process.join()
+    if status != "ok":
+        raise RuntimeError(f"{name} failed: {payload}")
+    result: dict[str, Any] = payload
+    return result
+
+
+def measure_microbatching(
+    model: str, lists: list[RankedList], *, clients: int = 16, candidates: int = 20, backend: str = "onnx",
+    quantize: str = "int8", threads: int = 1, rounds: int = 3, wait_ms: float = 2.0,
+) -> dict[str, float]:
+    """Throughput of ``clients`` concurrent rerank calls (``candidates`` each) through the
+    micro-batcher, against one caller making the same calls one after another."""
+    from rag_core.rerankers import CrossEncoderReranker
+
+    reranker = CrossEncoderReranker(model, backend=backend, quantize=quantize, threads=threads,  # type: ignore[arg-type]
+                                    microbatch_wait_ms=wait_ms, device="cpu")
+    work = [(r.query, [c.text for c in r.candidates[:candidates]]) for r in lists]
+    reranker.rerank_sync(work[0][0], work[0][1])
+    t0 = time.perf_counter()
+    pairs = 0
+    for query, texts in work:
+        reranker.engine.score([(query, t) for t in texts])
+        pairs += len(texts)
+    single = pairs / (time.perf_counter() - t0)
+
+    async def client(items: list[tuple[str, list[str]]]) -> int:
+        done = 0
+        for query, texts in items:
+            await reranker.rerank(query, texts, top_n=len(texts))
+            done += len(texts)
+        return done
+
+    async def load() -> float:
+        jobs = [work[(i + j) % len(work)] for j in range(rounds) for i in range(len(work))]
+        shares = [jobs[i::clients] for i in range(clients)]
+        t = time.perf_counter()
+        total = sum(await asyncio.gather(*(client(s) for s in shares)))
+        return total / (time.perf_counter() - t)
+
+    concurrent = asyncio.run(load())
+    stats = reranker.describe()["microbatch"]
+    reranker.close()
+    return {
+        "clients": clients,
+        "candidates": candidates,
+        "single_caller_pairs_per_s": single,
+        "concurrent_pairs_per_s": concurrent,
+        "ratio": concurrent / single,
+        "requests_per_engine_call": stats["requests"] / max(1, stats["engine_calls"]),
+    }
