@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/rag-rerank demo
+	$(BIN)/rag-rerank serve
 
 test: $(STAMP) lint typecheck unit
 
@@ -26,6 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
+	./scripts/ensure-redis.sh
 	$(BIN)/python -m pytest -q
 
 clean:

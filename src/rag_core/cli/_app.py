@@ -53,7 +53,7 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def _register_commands() -> None:
-    from rag_core.cli import _bench, _demo, _eval, _train  # noqa: F401  (registers commands on import)
+    from rag_core.cli import _bench, _demo, _eval, _eval_retrieval, _index, _serve, _train  # noqa: F401
 
 
 def main() -> None:

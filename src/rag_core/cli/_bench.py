@@ -18,7 +18,7 @@ ENGINES = ("reference", "torch", "onnx", "onnx-int8")
 
 def default_bench_model() -> str:
     """The project's trained cross-encoder when bundled, else one built from the MiniLM weights."""
-    from rag_core.models import builtin_models, build_cross_encoder, minilm_l6_encoder_dir
+    from rag_core.models import build_cross_encoder, builtin_models, minilm_l6_encoder_dir
     from shared_config.settings import AppSettings
 
     trained = builtin_models().get("rag-rerank-minilm-l6")
@@ -52,7 +52,9 @@ def bench(
     qrels: Annotated[Path, typer.Option(help="TREC qrels for nDCG@10.")],
     model: Annotated[str | None, typer.Option(help="Cross-encoder checkpoint (default: see docs).")] = None,
     queries: Annotated[int | None, typer.Option(help="First N judged queries (default: all).")] = None,
-    engines: Annotated[str, typer.Option(help="Comma-separated subset of reference,torch,onnx,onnx-int8.")] = ",".join(ENGINES),
+    engines: Annotated[str, typer.Option(help="Comma-separated subset of reference,torch,onnx,onnx-int8.")] = ",".join(
+        ENGINES
+    ),
     batch_size: Annotated[int, typer.Option()] = 32,
     threads: Annotated[int | None, typer.Option(help="Threads for every engine (default: physical cores).")] = None,
     clients: Annotated[int, typer.Option(help="Concurrent clients for the micro-batching check (0: skip).")] = 16,
@@ -61,7 +63,7 @@ def bench(
 ) -> None:
     """Pairs/s, latency p50/p95 (20 and 100 candidates), peak memory and nDCG@10 per engine."""
     from rag_core.datasets import read_qrels, read_run_json
-    from rag_core.engines import default_threads
+    from rag_core.engines import Quantization, default_threads
     from rag_core.evaluation import evaluate_run
     from rag_core.evaluation._speed import measure_engine, measure_microbatching
 
@@ -84,8 +86,9 @@ def bench(
         if name.startswith("onnx"):
             from rag_core.engines import create_engine
 
-            create_engine(model_path, backend="onnx", quantize="int8" if name == "onnx-int8" else "none",
-                          device="cpu").close()
+            create_engine(
+                model_path, backend="onnx", quantize="int8" if name == "onnx-int8" else "none", device="cpu"
+            ).close()
     for name in chosen:
         err_console.print(f"measuring {name} ...")
         measured = measure_engine(name, model_path, lists, batch_size=batch_size, threads=n_threads)  # type: ignore[arg-type]
@@ -108,25 +111,45 @@ def bench(
     }
     if clients > 0:
         err_console.print(f"measuring micro-batching with {clients} clients ...")
-        fastest = "int8" if "onnx-int8" in chosen or not chosen else "none"
-        report["microbatch"] = measure_microbatching(model_path, lists, clients=clients, threads=n_threads,
-                                                     quantize=fastest)
+        fastest: Quantization = "int8" if "onnx-int8" in chosen or not chosen else "none"
+        report["microbatch"] = measure_microbatching(
+            model_path, lists, clients=clients, threads=n_threads, quantize=fastest
+        )
     if output == "json":
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
     table = Table(title=f"{len(lists)} queries · batch {batch_size} · {n_threads} threads · {report['machine']}")
-    for column in ("engine", "pairs/s", "× ref", "p50 ms (20)", "p95 ms (20)", "p50 ms (100)", "p95 ms (100)",
-                   "peak MB", "nDCG@10"):
+    for column in (
+        "engine",
+        "pairs/s",
+        "× ref",
+        "p50 ms (20)",
+        "p95 ms (20)",
+        "p50 ms (100)",
+        "p95 ms (100)",
+        "peak MB",
+        "nDCG@10",
+    ):
         table.add_column(column, justify="right" if column != "engine" else "left")
     for name, m in results.items():
-        table.add_row(name, f"{m['pairs_per_s']:.1f}", f"{m.get('speedup_vs_reference', float('nan')):.2f}",
-                      f"{m['p50_ms_20']:.1f}", f"{m['p95_ms_20']:.1f}", f"{m['p50_ms_100']:.1f}",
-                      f"{m['p95_ms_100']:.1f}", f"{m['peak_mb']:.0f}", f"{m['ndcg@10']:.4f}")
+        table.add_row(
+            name,
+            f"{m['pairs_per_s']:.1f}",
+            f"{m.get('speedup_vs_reference', float('nan')):.2f}",
+            f"{m['p50_ms_20']:.1f}",
+            f"{m['p95_ms_20']:.1f}",
+            f"{m['p50_ms_100']:.1f}",
+            f"{m['p95_ms_100']:.1f}",
+            f"{m['peak_mb']:.0f}",
+            f"{m['ndcg@10']:.4f}",
+        )
     console.print(table)
     console.print(f"model: {model_path}")
     if "microbatch" in report:
         mb = report["microbatch"]
-        console.print(f"micro-batching: {mb['clients']} clients x {mb['candidates']} candidates: "
-                      f"{mb['concurrent_pairs_per_s']:.1f} pairs/s vs {mb['single_caller_pairs_per_s']:.1f} single "
-                      f"caller ({mb['ratio']:.0%}), {mb['requests_per_engine_call']:.1f} requests per engine call")
+        console.print(
+            f"micro-batching: {mb['clients']} clients x {mb['candidates']} candidates: "
+            f"{mb['concurrent_pairs_per_s']:.1f} pairs/s vs {mb['single_caller_pairs_per_s']:.1f} single "
+            f"caller ({mb['ratio']:.0%}), {mb['requests_per_engine_call']:.1f} requests per engine call"
+        )

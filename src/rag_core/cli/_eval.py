@@ -16,22 +16,32 @@ from rag_core.cli._train import _progress
 
 
 def load_first_stage(
-    run: Path | None, qrels: Path | None, topics: Path | None, passages: Path | None, beir: Path | None,
-    split: str, depth: int,
+    run: Path | None,
+    qrels: Path | None,
+    topics: Path | None,
+    passages: Path | None,
+    beir: Path | None,
+    split: str,
+    depth: int,
 ) -> tuple[list[Any], dict[str, dict[str, int]]]:
     """(ranked lists with text, qrels) from a JSON run, a TREC run + passages, or a BEIR folder."""
     from rag_core.datasets import load_beir, read_qrels, read_run_json, read_topics, read_trec_run, runs_with_text
 
     if beir is not None:
+        from rag_core import Document
         from rag_core.datasets import Candidate, RankedList
         from rag_core.retrieval import BM25Retriever
-        from rag_core import Document
 
         corpus, queries, judgments = load_beir(beir, split)
         bm25 = BM25Retriever.from_documents(Document(t, id=i) for i, t in corpus.items())
         lists = [
-            RankedList(qid, queries[qid], [Candidate(str(d.id), s, d.page_content) for d, s in bm25.search(queries[qid], depth)])
-            for qid in judgments if qid in queries
+            RankedList(
+                qid,
+                queries[qid],
+                [Candidate(str(d.id), s, d.page_content) for d, s in bm25.search(queries[qid], depth)],
+            )
+            for qid in judgments
+            if qid in queries
         ]
         return lists, judgments
     if run is None or qrels is None:
@@ -86,14 +96,21 @@ def eval_command(
         err_console.print("[red]no judged queries in the run[/]")
         raise typer.Exit(2)
     judgments = {q: judgments[q] for q in {r.qid for r in lists}}
-    reranker = build_reranker(reranker_type=reranker_type, model=model, backend=backend, quantize=quantize,
-                              batch_size=batch_size, max_length=max_length)
+    reranker = build_reranker(
+        reranker_type=reranker_type,
+        model=model,
+        backend=backend,
+        quantize=quantize,
+        batch_size=batch_size,
+        max_length=max_length,
+    )
     metrics = MetricSet(k=k, recall_k=depth, rel_level=rel_level)
     before_run = first_stage_run(lists, depth)
     with _progress() as bar:
         task = bar.add_task("reranking", total=len(lists))
-        reranked = rerank_lists(reranker, lists, depth=depth,
-                                progress=lambda done, total: bar.update(task, completed=done))
+        reranked = rerank_lists(
+            reranker, lists, depth=depth, progress=lambda done, total: bar.update(task, completed=done)
+        )
     before = evaluate_run(judgments, before_run, metrics)
     after = evaluate_run(judgments, reranked.run, metrics)
     versus = compare_runs(judgments, before_run, reranked.run, f"ndcg@{k}")
@@ -123,7 +140,11 @@ def eval_command(
         table.add_row(name, f"{before[name]:.4f}", f"{after[name]:.4f}", f"{change:+.4f}{rel}")
     console.print(table)
     info = reranker.describe()
-    console.print(f"reranker: {info['type']} · model: {info['model']} · backend: {info['backend']}"
-                  + (f" · FALLBACK from {info['fallback_from']}" if info.get("fallback_from") else ""))
-    console.print(f"per query ({versus and f'ndcg@{k}'}): {versus['wins']} wins, {versus['losses']} losses, "
-                  f"{versus['ties']} ties · {reranked.pairs_per_s:.1f} pairs/s")
+    console.print(
+        f"reranker: {info['type']} · model: {info['model']} · backend: {info['backend']}"
+        + (f" · FALLBACK from {info['fallback_from']}" if info.get("fallback_from") else "")
+    )
+    console.print(
+        f"per query ({versus and f'ndcg@{k}'}): {versus['wins']} wins, {versus['losses']} losses, "
+        f"{versus['ties']} ties · {reranked.pairs_per_s:.1f} pairs/s"
+    )

@@ -21,8 +21,12 @@ def build_reranker(
     """The reranker the settings describe, with command-line overrides (never None: enabled)."""
     overrides: dict[str, Any] = {"reranker_enabled": True}
     for key, value in (
-        ("reranker_type", reranker_type), ("reranker_model", model), ("reranker_backend", backend),
-        ("reranker_quantize", quantize), ("reranker_batch_size", batch_size), ("reranker_max_length", max_length),
+        ("reranker_type", reranker_type),
+        ("reranker_model", model),
+        ("reranker_backend", backend),
+        ("reranker_quantize", quantize),
+        ("reranker_batch_size", batch_size),
+        ("reranker_max_length", max_length),
     ):
         if value is not None:
             overrides[key] = value

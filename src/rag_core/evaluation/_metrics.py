@@ -47,7 +47,7 @@ def evaluate_run(qrels: Qrels, run: Run, metrics: MetricSet | None = None) -> di
     names = metrics.ranx_names()
     r_qrels, r_run = _ranx(qrels, run)
     scores = evaluate(r_qrels, r_run, list(names.values()), make_comparable=True)
-    return {ours: float(scores[theirs]) for ours, theirs in names.items()}  # type: ignore[index]
+    return {ours: float(scores[theirs]) for ours, theirs in names.items()}
 
 
 def per_query_metric(qrels: Qrels, run: Run, metric: str = "ndcg@10") -> dict[str, float]:

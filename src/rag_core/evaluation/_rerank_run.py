@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
+
 from rag_core.datasets import Qrels, RankedList
 from rag_core.evaluation._metrics import per_query_metric
 
@@ -55,7 +57,7 @@ def rerank_lists(
     for number, ranked in enumerate(lists, start=1):
         cands = ranked.candidates[:depth] if depth else ranked.candidates
         t0 = time.perf_counter()
-        scores = reranker.score(ranked.query, [c.text for c in cands]) if cands else []
+        scores = reranker.score(ranked.query, [c.text for c in cands]) if cands else np.zeros(0)
         query_ms.append((time.perf_counter() - t0) * 1000)
         pairs += len(cands)
         entry = {c.docid: 1000.0 + float(s) for c, s in zip(cands, scores, strict=True)}

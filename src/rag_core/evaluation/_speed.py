@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rag_core.datasets import RankedList
+from rag_core.engines import Backend, Quantization
 
 __all__ = ["EngineName", "measure_engine", "measure_microbatching", "percentile"]
 
@@ -39,16 +40,16 @@ def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> Any:
         ce = CrossEncoder(model, device="cpu")
 
         def reference(query: str, texts: list[str]) -> np.ndarray:
-            return np.asarray(ce.predict([(query, t) for t in texts], batch_size=batch_size,
-                                         show_progress_bar=False))
+            return np.asarray(ce.predict([(query, t) for t in texts], batch_size=batch_size, show_progress_bar=False))
 
         return reference
     from rag_core.engines import create_engine
 
-    backend = "torch" if name == "torch" else "onnx"
-    quantize = "int8" if name == "onnx-int8" else "none"
-    engine = create_engine(model, backend=backend, quantize=quantize, batch_size=batch_size, threads=threads,
-                           device="cpu")
+    backend: Backend = "torch" if name == "torch" else "onnx"
+    quantize: Quantization = "int8" if name == "onnx-int8" else "none"
+    engine = create_engine(
+        model, backend=backend, quantize=quantize, batch_size=batch_size, threads=threads, device="cpu"
+    )
 
     def ours(query: str, texts: list[str]) -> np.ndarray:
         return engine.score([(query, t) for t in texts]).logits
@@ -93,7 +94,7 @@ def _measure(name: EngineName, model: str, lists: list[RankedList], batch_size: 
 def _child(queue: Any, name: EngineName, model: str, lists: list[RankedList], batch_size: int, threads: int) -> None:
     try:
         queue.put(("ok", _measure(name, model, lists, batch_size, threads)))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent
+    except BaseException as exc:
         queue.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -115,15 +116,29 @@ def measure_engine(
 
 
 def measure_microbatching(
-    model: str, lists: list[RankedList], *, clients: int = 16, candidates: int = 20, backend: str = "onnx",
-    quantize: str = "int8", threads: int = 1, rounds: int = 3, wait_ms: float = 2.0,
+    model: str,
+    lists: list[RankedList],
+    *,
+    clients: int = 16,
+    candidates: int = 20,
+    backend: Backend = "onnx",
+    quantize: Quantization = "int8",
+    threads: int = 1,
+    rounds: int = 3,
+    wait_ms: float = 2.0,
 ) -> dict[str, float]:
     """Throughput of ``clients`` concurrent rerank calls (``candidates`` each) through the
     micro-batcher, against one caller making the same calls one after another."""
     from rag_core.rerankers import CrossEncoderReranker
 
-    reranker = CrossEncoderReranker(model, backend=backend, quantize=quantize, threads=threads,  # type: ignore[arg-type]
-                                    microbatch_wait_ms=wait_ms, device="cpu")
+    reranker = CrossEncoderReranker(
+        model,
+        backend=backend,
+        quantize=quantize,
+        threads=threads,
+        microbatch_wait_ms=wait_ms,
+        device="cpu",
+    )
     work = [(r.query, [c.text for c in r.candidates[:candidates]]) for r in lists]
     reranker.rerank_sync(work[0][0], work[0][1])
     t0 = time.perf_counter()

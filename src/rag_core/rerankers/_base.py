@@ -42,8 +42,8 @@ class DocumentScores(NamedTuple):
 
 
 def _label(doc: Document) -> str:
-    source = doc.metadata.get("source")
-    return f"{source}#{doc.id}" if source is not None and doc.id is not None else str(source or doc.key)
+    """How a document is named in logs: its id, else its source, else a content hash."""
+    return str(doc.id if doc.id is not None else doc.metadata.get("source") or doc.key)
 
 
 class BaseReranker(ABC):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rag_core.retrieval._analysis import Analyzer
 from rag_core.retrieval._bm25 import BM25Retriever
+from rag_core.retrieval._chunking import split_text
 from rag_core.retrieval._fusion import FusedItem, reciprocal_rank_fusion
 from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
+from rag_core.retrieval._index import SUPPORTED_SUFFIXES, DocumentIndex, IngestReport
 from rag_core.retrieval._vector_store import (
     InMemoryVectorStore,
     LangChainVectorStore,
@@ -14,14 +16,18 @@ from rag_core.retrieval._vector_store import (
 )
 
 __all__ = [
+    "SUPPORTED_SUFFIXES",
     "Analyzer",
     "BM25Retriever",
+    "DocumentIndex",
     "FusedItem",
     "HybridRetriever",
     "InMemoryVectorStore",
+    "IngestReport",
     "LangChainVectorStore",
     "RetrieverMode",
     "VectorStore",
     "as_vector_store",
     "reciprocal_rank_fusion",
+    "split_text",
 ]

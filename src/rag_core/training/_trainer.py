@@ -160,6 +160,12 @@ def train_cross_encoder(
     batches = _plan(groups, config)
     if not batches:
         raise ConfigurationError("no usable training groups (labelled groups need at least one positive)")
+    finished = output / "trainer_state.json"
+    if resume and finished.is_file():
+        state = json.loads(finished.read_text())
+        if state.get("completed") and int(state.get("step", 0)) >= len(batches):
+            logger.info("%s already holds a finished run of %d steps; nothing to do", output, state["step"])
+            return TrainResult(output, int(state["step"]), 0, 0.0, float(state.get("final_loss", math.nan)))
     checkpoint = _latest_checkpoint(output) if resume else None
     source = checkpoint if checkpoint is not None else resolve_model_dir(config.base_model)
     model = AutoModelForSequenceClassification.from_pretrained(str(source), num_labels=1, dtype=torch.float32)
@@ -284,4 +290,5 @@ def _save_final(model: Any, tokenizer: Any, output: Path, config: TrainConfig, s
     (output / "training_args.json").write_text(
         json.dumps({**asdict(config), "steps": steps, "final_loss": loss}, indent=2)
     )
+    (output / "trainer_state.json").write_text(json.dumps({"step": steps, "completed": True, "final_loss": loss}))
     logger.info("saved %s (%d steps, loss %.4f)", output, steps, loss)

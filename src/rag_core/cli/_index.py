@@ -1,0 +1,106 @@
+"""``rag-rerank index`` and ``rag-rerank search``: build an index on disk and query it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from rag_core.cli._app import app, console, err_console, setup_logging
+from rag_core.cli._train import _progress
+
+
+def open_index(name: str | None = None, *, demo: bool = False) -> Any:
+    """The named index (settings' INDEX_NAME by default); the demo corpus is added when asked."""
+    from rag_core.demo import ensure_demo_index
+    from rag_core.embeddings import load_embedder
+    from rag_core.retrieval import DocumentIndex
+    from shared_config.settings import AppSettings
+
+    overrides: dict[str, Any] = {"index_name": name} if name else {}
+    settings = AppSettings(**overrides)
+    index = DocumentIndex.open(settings.index_dir, load_embedder(settings.embedding_model))
+    if demo:
+        with _progress() as bar:
+            task = bar.add_task("indexing demo corpus", total=None)
+            ensure_demo_index(
+                index, lambda stage, done, total: bar.update(task, completed=done, total=total, description=stage)
+            )
+    return index
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files (.txt, .md, .jsonl) or folders to index.")],
+    name: Annotated[str | None, typer.Option("--index", help="Index name (default: INDEX_NAME).")] = None,
+    log_level: Annotated[str, typer.Option()] = "INFO",
+) -> None:
+    """Index files incrementally (BM25 + vectors + documents, saved on disk)."""
+    from rag_core import RagRerankError
+
+    setup_logging(log_level)
+    idx = open_index(name)
+    try:
+        with _progress() as bar:
+            task = bar.add_task("indexing", total=None)
+            report = idx.ingest(
+                paths,
+                progress=lambda stage, done, total: bar.update(task, completed=done, total=total, description=stage),
+            )
+    except RagRerankError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    console.print(f"{idx.folder}: {len(idx)} passages · " + ", ".join(f"{k} {v}" for k, v in report.items()))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="The query.")],
+    name: Annotated[str | None, typer.Option("--index", help="Index name (default: INDEX_NAME).")] = None,
+    top_k: Annotated[int | None, typer.Option(help="Candidates (default: VECTOR_TOP_K).")] = None,
+    mode: Annotated[str | None, typer.Option(help="hybrid, bm25 or vector (default: RETRIEVER_TYPE).")] = None,
+    rerank: Annotated[bool, typer.Option(help="Rerank the candidates with the configured reranker.")] = False,
+    output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    log_level: Annotated[str, typer.Option()] = "WARNING",
+) -> None:
+    """Print the fused top-k for a query (optionally reranked)."""
+    from shared_config.settings import AppSettings
+
+    setup_logging(log_level)
+    settings = AppSettings()
+    idx = open_index(name, demo=(name or settings.index_name) == "demo")
+    if not len(idx):
+        err_console.print(f"[yellow]index {idx.folder} is empty: run `rag-rerank index PATH`[/]")
+        raise typer.Exit(1)
+    retriever = idx.retriever(
+        mode=mode or settings.retriever_type,
+        top_k=top_k or settings.vector_top_k,
+        depth=settings.retrieval_depth,
+        rrf_k=settings.rrf_k,
+    )
+    docs = asyncio.run(retriever.retrieve(query))
+    if rerank:
+        from rag_core.rerankers import RerankerFactory
+
+        reranker = RerankerFactory.create_from_settings_sync(settings)
+        if reranker is not None:
+            docs = list(reranker.rerank_sync(query, docs, top_n=settings.reranker_top_n))
+    if output == "json":
+        json.dump([d.to_dict() for d in docs], sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return
+    table = Table(title=f"{query}  ({retriever.mode}{', reranked' if rerank else ''})")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("ranks")
+    table.add_column("id")
+    table.add_column("text")
+    for n, doc in enumerate(docs, start=1):
+        ranks = " ".join(f"{k}:{v}" for k, v in doc.metadata.get("retrieval_ranks", {}).items())
+        table.add_row(str(n), f"{doc.score:.4f}", ranks, str(doc.id), doc.page_content[:80].replace("\n", " "))
+    console.print(table)

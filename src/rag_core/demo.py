@@ -1,0 +1,55 @@
+"""The built-in demo corpus: the Python Language Reference topics that ship with CPython.
+
+CPython carries its reference manual's topics (``pydoc_data.topics``, PSF licence) for
+``help()``; split into passages it is a few hundred real, technical passages, so the demo needs
+neither network nor data files.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+from collections.abc import Callable
+
+from rag_core._documents import Document
+from rag_core.retrieval import DocumentIndex, split_text
+
+__all__ = ["DEMO_QUERIES", "DEMO_SOURCE", "demo_documents", "ensure_demo_index"]
+
+logger = logging.getLogger(__name__)
+
+DEMO_SOURCE = f"builtin:python-{platform.python_version()}-reference-topics"
+DEMO_QUERIES = (
+    "How do I catch an exception and clean up afterwards?",
+    "what does the with statement do",
+    "how are default argument values evaluated",
+    "difference between is and ==",
+)
+
+
+def demo_documents(max_units: int = 150, overlap: int = 30) -> list[Document]:
+    from pydoc_data.topics import topics
+
+    docs: list[Document] = []
+    for topic, text in sorted(topics.items()):
+        for n, chunk in enumerate(split_text(text, max_units=max_units, overlap=overlap)):
+            docs.append(
+                Document(
+                    chunk,
+                    {"source": f"python-reference/{topic}", "topic": topic, "chunk": n},
+                    id=f"python-reference/{topic}#{n}",
+                )
+            )
+    return docs
+
+
+def ensure_demo_index(index: DocumentIndex, progress: Callable[[str, int, int], None] | None = None) -> bool:
+    """Index the demo corpus into ``index`` unless it is there already; True when it indexed."""
+    if DEMO_SOURCE in index.files:
+        return False
+    docs = demo_documents()
+    logger.info("indexing the built-in demo corpus: %d passages of the Python reference", len(docs))
+    index.add_documents(docs, progress=progress)
+    index.files[DEMO_SOURCE] = {"sha1": DEMO_SOURCE, "ids": [str(d.id) for d in docs], "size": 0}
+    index.save()
+    return True

@@ -1,0 +1,213 @@
+"""A persistent, incremental document index: documents + BM25 terms + vectors in one folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rag_core._documents import Document
+from rag_core._errors import InvalidInputError
+from rag_core.embeddings import Embedder
+from rag_core.retrieval._bm25 import BM25Retriever
+from rag_core.retrieval._chunking import split_text
+from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
+from rag_core.retrieval._vector_store import InMemoryVectorStore
+
+__all__ = ["SUPPORTED_SUFFIXES", "DocumentIndex", "IngestReport"]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
+FORMAT_VERSION = 1
+
+Progress = Callable[[str, int, int], None]
+
+
+class IngestReport(dict[str, int]):
+    """Counts of an ingest: files added / changed / unchanged, passages added / removed."""
+
+
+def _sha1(path: Path) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _passages_of(path: Path, source: str, max_units: int, overlap: int) -> list[Document]:
+    if path.suffix == ".jsonl":
+        docs = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise InvalidInputError(f"{path}:{number}: invalid JSON: {exc}") from exc
+            text = row.get("text", row.get("contents"))
+            if not isinstance(text, str):
+                raise InvalidInputError(f"{path}:{number}: needs a 'text' string")
+            base_id = str(row.get("id", f"{source}:{number}"))
+            metadata = {k: v for k, v in row.items() if k not in ("id", "text", "contents")}
+            chunks = split_text(text, max_units=max_units, overlap=overlap) or [text]
+            for n, chunk in enumerate(chunks):
+                doc_id = base_id if len(chunks) == 1 else f"{base_id}#{n}"
+                docs.append(Document(chunk, {**metadata, "source": source, "chunk": n}, id=doc_id))
+        return docs
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [
+        Document(chunk, {"source": source, "chunk": n}, id=f"{source}#{n}")
+        for n, chunk in enumerate(split_text(text, max_units=max_units, overlap=overlap))
+    ]
+
+
+class DocumentIndex:
+    """Documents, their BM25 terms and their embeddings, saved together in ``folder``.
+
+    Ingesting is incremental: a file whose content hash is unchanged is skipped; a changed file
+    has its old passages replaced. ``retriever()`` gives a :class:`HybridRetriever` over it.
+    """
+
+    def __init__(self, folder: str | Path, embedder: Embedder, *, max_units: int = 200, overlap: int = 40) -> None:
+        self.folder = Path(folder)
+        self.embedder = embedder
+        self.max_units = max_units
+        self.overlap = overlap
+        self.bm25 = BM25Retriever()
+        self.vectors = InMemoryVectorStore(embedder)
+        self.files: dict[str, dict[str, Any]] = {}
+        self.documents: dict[str, Document] = {}
+
+    # -- persistence ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path, embedder: Embedder, **kwargs: int) -> DocumentIndex:
+        """Open the index in ``folder`` (an empty index when the folder holds none)."""
+        index = cls(folder, embedder, **kwargs)
+        manifest = index.folder / "manifest.json"
+        if not manifest.is_file():
+            return index
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        if meta.get("embedding_model") != embedder.model_name:
+            raise InvalidInputError(
+                f"index {index.folder} was built with {meta.get('embedding_model')}, not {embedder.model_name}; "
+                "use the same EMBEDDING_MODEL or re-index into a new folder"
+            )
+        index.files = meta.get("files", {})
+        with (index.folder / "documents.jsonl").open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                index.documents[row["id"]] = Document(row["text"], row.get("metadata", {}), id=row["id"])
+        index.bm25.load_terms(index.folder, index.documents)
+        index.vectors.load(index.folder, index.documents)
+        missing = [d for i, d in index.documents.items() if i not in set(index.vectors._position)]
+        if missing:
+            index.vectors.add_documents(missing)
+        logger.info("opened index %s: %d passages from %d files", index.folder, len(index.documents), len(index.files))
+        return index
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "documents.jsonl.tmp"
+        with tmp.open("w", encoding="utf-8") as handle:
+            for doc in self.documents.values():
+                handle.write(
+                    json.dumps({"id": doc.id, "text": doc.page_content, "metadata": doc.metadata}, ensure_ascii=False)
+                    + "\n"
+                )
+        tmp.replace(self.folder / "documents.jsonl")
+        self.bm25.save(self.folder)
+        self.vectors.save(self.folder)
+        manifest = {
+            "version": FORMAT_VERSION,
+            "embedding_model": self.embedder.model_name,
+            "dimension": self.embedder.dimension,
+            "saved": time.time(),
+            "files": self.files,
+            "passages": len(self.documents),
+        }
+        (self.folder / "manifest.json.tmp").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        (self.folder / "manifest.json.tmp").replace(self.folder / "manifest.json")
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    # -- ingest ---------------------------------------------------------------------------------
+    def add_documents(self, documents: Sequence[Document], *, progress: Progress | None = None) -> int:
+        """Add (or replace, by id) documents; they are embedded in batches."""
+        if not documents:
+            return 0
+        if any(d.id is None for d in documents):
+            raise InvalidInputError("indexed documents need ids")
+        batch = 256
+        for start in range(0, len(documents), batch):
+            chunk = documents[start : start + batch]
+            self.vectors.add_documents(chunk)
+            if progress:
+                progress("embedding", min(start + batch, len(documents)), len(documents))
+        self.bm25.add(documents)
+        for doc in documents:
+            self.documents[str(doc.id)] = doc
+        return len(documents)
+
+    def remove(self, ids: Iterable[str]) -> int:
+        ids = [i for i in ids if i in self.documents]
+        self.vectors.delete(ids)
+        self.bm25.delete(ids)
+        for i in ids:
+            del self.documents[i]
+        return len(ids)
+
+    @staticmethod
+    def expand(paths: Iterable[str | Path]) -> list[Path]:
+        """Files to ingest: the given files, and supported files under given folders."""
+        files: list[Path] = []
+        for raw in paths:
+            path = Path(raw)
+            if path.is_dir():
+                files.extend(sorted(p for p in path.rglob("*") if p.suffix in SUPPORTED_SUFFIXES and p.is_file()))
+            elif path.is_file():
+                if path.suffix not in SUPPORTED_SUFFIXES:
+                    raise InvalidInputError(f"{path}: unsupported file type (use {', '.join(SUPPORTED_SUFFIXES)})")
+                files.append(path)
+            else:
+                raise InvalidInputError(f"{path}: no such file or folder")
+        return files
+
+    def ingest(self, paths: Iterable[str | Path], *, progress: Progress | None = None) -> IngestReport:
+        """Index files (``.txt``, ``.md``, ``.jsonl``) incrementally, then save."""
+        report = IngestReport(added=0, changed=0, unchanged=0, passages_added=0, passages_removed=0)
+        files = self.expand(paths)
+        pending: list[Document] = []
+        for number, path in enumerate(files, start=1):
+            source = str(path.resolve())
+            digest = _sha1(path)
+            known = self.files.get(source)
+            if known is not None and known["sha1"] == digest:
+                report["unchanged"] += 1
+                continue
+            if known is not None:
+                report["passages_removed"] += self.remove(known["ids"])
+                report["changed"] += 1
+            else:
+                report["added"] += 1
+            passages = _passages_of(path, source, self.max_units, self.overlap)
+            self.files[source] = {"sha1": digest, "ids": [str(d.id) for d in passages], "size": path.stat().st_size}
+            pending.extend(passages)
+            if progress:
+                progress("reading", number, len(files))
+        report["passages_added"] = self.add_documents(pending, progress=progress)
+        if report["added"] or report["changed"]:
+            self.save()
+        logger.info("ingest %s: %s", self.folder, dict(report))
+        return report
+
+    def retriever(
+        self, *, mode: RetrieverMode = "hybrid", top_k: int = 20, depth: int = 100, rrf_k: int = 60
+    ) -> HybridRetriever:
+        return HybridRetriever(self.vectors, top_k=top_k, bm25=self.bm25, mode=mode, depth=depth, rrf_k=rrf_k)
