@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.metrics import ServiceMetrics
 from app.routes import router
 from app.services import Services, build_cache
-from rag_core.rerankers import BaseReranker, RerankerFactory
+from rag_core.rerankers import BaseReranker, BiEncoderReranker, RerankerFactory
 from rag_core.retrieval import DocumentIndex
 from shared_config.settings import AppSettings
 
@@ -106,6 +106,9 @@ def create_app(
                 logger.error("index could not be opened: %s", services.index_error)
         else:
             services.index = index
+        if services.index is not None and isinstance(services.reranker, BiEncoderReranker):
+            if services.reranker.reuse_vectors_from(services.index.vectors):
+                logger.info("bi-encoder reranker reuses the index's document vectors")
         if services.index is not None:
             services.retriever = services.index.retriever(
                 mode=settings.retriever_type,

@@ -46,6 +46,11 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return ok
 
 
+def onnx_only(folder: Path) -> bool:
+    """A folder holding just an ONNX graph and its tokenizer (no transformers config)."""
+    return (folder / "model.onnx").is_file() and (folder / "tokenizer.json").is_file()
+
+
 def resolve_model_dir(name_or_path: str, revision: str | None = None) -> Path:
     """Return a local folder holding the model ``name_or_path``.
 
@@ -59,8 +64,10 @@ def resolve_model_dir(name_or_path: str, revision: str | None = None) -> Path:
         return resolve_builtin(name_or_path)[1]
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(name_or_path, f"folder {path} has no config.json: not a Hugging Face model folder")
+        if not (path / "config.json").is_file() and not onnx_only(path):
+            raise ModelLoadError(
+                name_or_path, f"folder {path} has no config.json (nor model.onnx + tokenizer.json): not a model folder"
+            )
         return path
     looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_local:

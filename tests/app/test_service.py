@@ -50,6 +50,12 @@ def test_query_retrieves_then_reranks(client):
     assert metric(client, "rag_rerank_pairs_scored_total") == 8
 
 
+def test_bi_encoder_reuses_the_index_vectors(client, bi_reranker):
+    before = bi_reranker.reused_vectors
+    client.post("/query", json={"query": "photosynthesis", "top_k": 6, "top_n": 2})
+    assert bi_reranker.reused_vectors - before == 6
+
+
 def test_health_ready_metrics_and_docs(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["reranker"]["model"] == "builtin:all-MiniLM-L6-v2"

@@ -53,7 +53,7 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 def _register_commands() -> None:
-    from rag_core.cli import _bench, _demo, _eval, _eval_retrieval, _index, _serve, _train  # noqa: F401
+    from rag_core.cli import _bench, _demo, _eval, _eval_retrieval, _index, _loadtest, _serve, _train  # noqa: F401
 
 
 def main() -> None:

@@ -29,6 +29,8 @@ def default_threads() -> int:
 
 
 def read_config(folder: Path) -> dict[str, Any]:
+    if not (folder / "config.json").is_file():
+        return {}  # an ONNX-only folder: the graph and the tokenizer say all we need
     try:
         config: dict[str, Any] = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -21,9 +21,9 @@ logger = logging.getLogger(__name__)
 
 def _provided_onnx(model_name: str, folder: Path, revision: str | None) -> Path | None:
     """An fp32 ``onnx/model.onnx`` that ships with the model (local folder or hub repository)."""
-    local = folder / "onnx" / "model.onnx"
-    if local.is_file():
-        return local
+    for local in (folder / "onnx" / "model.onnx", folder / "model.onnx"):
+        if local.is_file():
+            return local
     if Path(model_name).expanduser().is_dir() or model_name.startswith("builtin:"):
         return None
     from rag_core._hub import fetch_optional_file
@@ -61,6 +61,8 @@ class OnnxEngine(TransformerEngine):
         )
         super().__init__(model_name, tokenizer, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
         self.quantize = quantize
+        if onnx_path is None and not (folder / "config.json").is_file():
+            onnx_path = folder / "model.onnx"  # ONNX-only folder: run the graph as shipped
         if onnx_path is not None:
             path = Path(onnx_path)
         else:

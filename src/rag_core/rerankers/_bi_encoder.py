@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from rag_core._documents import Document
-from rag_core.embeddings import Embedder, SentenceTransformerEmbedder
+from rag_core.embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag_core.rerankers._base import BaseReranker, DocumentScores
 
 __all__ = ["BiEncoderReranker", "VectorLookup"]
@@ -38,13 +38,27 @@ class BiEncoderReranker(BaseReranker):
         vector_lookup: VectorLookup | None = None,
     ) -> None:
         super().__init__(top_n=top_n)
-        self.embedder = embedder or SentenceTransformerEmbedder(model_name, device=device, batch_size=batch_size)
+        if embedder is None:  # share the process-wide model unless a different batch size is asked for
+            embedder = (
+                load_embedder(model_name, device)
+                if batch_size == 64
+                else SentenceTransformerEmbedder(model_name, device=device, batch_size=batch_size)
+            )
+        self.embedder = embedder
         self.vector_lookup = vector_lookup
         self.reused_vectors = 0
 
     @property
     def model_name(self) -> str:
         return self.embedder.model_name
+
+    def reuse_vectors_from(self, store: Any) -> bool:
+        """Reuse the vectors of ``store`` (a vector store embedded with the same model)."""
+        embedder = getattr(store, "embedder", None)
+        if embedder is None or embedder.model_name != self.embedder.model_name:
+            return False
+        self.vector_lookup = store.get_vectors
+        return True
 
     def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
         vectors: list[np.ndarray | None] = [None] * len(documents)

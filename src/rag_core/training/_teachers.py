@@ -7,7 +7,7 @@ A teacher spec is ``KIND[:MODEL][=WEIGHT]``:
 * ``ce:MODEL`` a cross-encoder (logits)
 
 Several teachers form an ensemble: each teacher's scores are standardised per query
-(z-scores), then summed with the weights.
+(z-scores), then summed with the weights; a single teacher's scores are kept as they are.
 """
 
 from __future__ import annotations
@@ -54,6 +54,11 @@ def standardise(scores: np.ndarray) -> np.ndarray:
 
 
 def combine(per_teacher: Sequence[tuple[float, np.ndarray]]) -> np.ndarray:
+    """One teacher: its scores times its weight (a cross-encoder's logit scale is kept, which
+    margin and listwise losses rely on). Several: the weighted sum of per-query z-scores."""
+    if len(per_teacher) == 1:
+        weight, scores = per_teacher[0]
+        return weight * np.asarray(scores, dtype=np.float64)
     total = np.zeros_like(per_teacher[0][1], dtype=np.float64)
     for weight, scores in per_teacher:
         total += weight * standardise(scores)
