@@ -106,9 +106,9 @@ def create_app(
                 logger.error("index could not be opened: %s", services.index_error)
         else:
             services.index = index
-        if services.index is not None and isinstance(services.reranker, BiEncoderReranker):
-            if services.reranker.reuse_vectors_from(services.index.vectors):
-                logger.info("bi-encoder reranker reuses the index's document vectors")
+        reuse = services.index is not None and isinstance(services.reranker, BiEncoderReranker)
+        if reuse and services.reranker.reuse_vectors_from(services.index.vectors):  # type: ignore[union-attr]
+            logger.info("bi-encoder reranker reuses the index's document vectors")
         if services.index is not None:
             services.retriever = services.index.retriever(
                 mode=settings.retriever_type,
