@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/rag-rerank serve
 
+demo: $(STAMP)
+	$(BIN)/rag-rerank demo
+
 test: $(STAMP) lint typecheck unit
 
 lint: $(STAMP)

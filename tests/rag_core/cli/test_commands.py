@@ -1,0 +1,162 @@
+"""The command line, end to end on real (small) models and data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from rag_core.cli import app
+from rag_core.cli._app import _register_commands
+
+_register_commands()
+runner = CliRunner()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_RERANK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path
+
+
+def json_out(result) -> object:
+    text = result.stdout
+    start = min(i for i in (text.find("{"), text.find("[")) if i >= 0)
+    return json.loads(text[start:])
+
+
+def test_index_then_search(home):
+    docs = home / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Coffee\n\nEspresso is brewed by forcing hot water through fine coffee grounds.")
+    (docs / "b.txt").write_text("The Eiffel Tower stands in Paris, the capital of France.")
+    (docs / "c.jsonl").write_text(json.dumps({"id": "tea", "text": "Green tea is rich in antioxidants."}) + "\n")
+    result = runner.invoke(app, ["index", str(docs), "--index", "mine"])
+    assert result.exit_code == 0, result.output
+    assert "passages" in result.stdout
+    again = runner.invoke(app, ["index", str(docs), "--index", "mine"])
+    assert "unchanged 3" in again.stdout
+    found = runner.invoke(
+        app, ["search", "how is espresso made", "--index", "mine", "--top-k", "2", "--format", "json"]
+    )
+    assert found.exit_code == 0, found.output
+    hits = json_out(found)
+    assert hits[0]["page_content"].startswith("# Coffee")
+    assert hits[0]["metadata"]["retrieval_ranks"]
+    bad = runner.invoke(app, ["index", str(home / "missing.txt"), "--index", "mine"])
+    assert bad.exit_code == 2 and "no such file" in bad.output
+
+
+def test_rerank_command_with_a_local_model(home, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("RERANKER_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("RERANKER_BACKEND", "torch")
+    result = runner.invoke(app, ["rerank", "cats", "cats purr", "dogs bark", "--top-n", "1", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    body = json_out(result)
+    assert body["model"] == str(tiny_model_dir) and len(body["results"]) == 1
+
+
+def test_demo_prints_the_before_after_table_and_names_the_model(home):
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert "before (first stage)" in result.stdout and "after (reranked)" in result.stdout
+    assert "FALLBACK from cross-encoder/ms-marco-MiniLM-L-6-v2" in result.stdout
+
+
+def test_train_data_and_train_commands(home, tiny_model_dir):
+    run = [
+        {
+            "query": "what do cats eat",
+            "hits": [
+                {"qid": "1", "docid": f"d{i}", "rank": i + 1, "score": 10.0 - i, "content": text}
+                for i, text in enumerate(
+                    ["Cats eat meat.", "Dogs bark.", "Cats sleep a lot.", "Fish swim.", "Rain falls."]
+                )
+            ],
+        }
+    ]
+    (home / "run.json").write_text(json.dumps(run))
+    (home / "qrels.txt").write_text("1 0 d0 3\n1 0 d1 0\n1 0 d2 1\n")
+    (home / "topics.tsv").write_text("7\twhat do fish do\n8\tdo dogs bark\n9\twhy does rain fall\n")
+    out = home / "groups.jsonl"
+    made = runner.invoke(
+        app,
+        [
+            "train-data",
+            "--out",
+            str(out),
+            "--topics",
+            str(home / "topics.tsv"),
+            "--corpus-run",
+            str(home / "run.json"),
+            "--judged-run",
+            str(home / "run.json"),
+            "--qrels",
+            str(home / "qrels.txt"),
+            "--teacher",
+            "bi",
+            "--depth",
+            "4",
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4 and rows[0]["labels"] is not None and all("teacher" in r for r in rows)
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            "--output",
+            str(home / "model"),
+            "--data",
+            str(out),
+            "--base-model",
+            str(tiny_model_dir),
+            "--group-size",
+            "3",
+            "--groups-per-batch",
+            "2",
+            "--epochs",
+            "1",
+            "--relevant-grade",
+            "1",
+            "--threads",
+            "1",
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    assert (home / "model" / "config.json").is_file()
+
+
+@pytest.mark.data
+def test_bench_smoke(home, shared_data, tiny_model_dir):
+    folder = shared_data / "trec-dl19-passage"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--run",
+            str(folder / "runs" / "BM25.top100.json"),
+            "--qrels",
+            str(folder / "qrels.dl19-passage.txt"),
+            "--model",
+            str(tiny_model_dir),
+            "--queries",
+            "1",
+            "--engines",
+            "reference,onnx",
+            "--clients",
+            "4",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json_out(result)
+    assert set(report["engines"]) == {"reference", "onnx"}
+    onnx = report["engines"]["onnx"]
+    assert onnx["pairs"] == 100 and onnx["pairs_per_s"] > 0 and onnx["peak_mb"] > 0
+    assert abs(onnx["ndcg@10"] - report["engines"]["reference"]["ndcg@10"]) < 0.01
+    assert report["microbatch"]["concurrent_pairs_per_s"] > 0
