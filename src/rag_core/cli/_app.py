@@ -28,7 +28,7 @@ def setup_logging(level: str = "INFO") -> None:
         level=level.upper(),
         format="%(message)s",
         datefmt="[%X]",
-        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False)],
+        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False, level=level.upper())],
         force=True,
     )
     for noisy in (

@@ -30,7 +30,7 @@ def build_reranker(
     ):
         if value is not None:
             overrides[key] = value
-    if not fallback:
+    if not fallback or model is not None:  # a model named on the command line must load, or fail
         overrides["reranker_fallback_model"] = ""
     settings = AppSettings(**overrides)
     reranker = RerankerFactory.create_from_settings_sync(settings)

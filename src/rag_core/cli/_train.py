@@ -107,13 +107,23 @@ def train(
     base_model: Annotated[
         str, typer.Option(help="Encoder or cross-encoder to start from.")
     ] = "builtin:all-MiniLM-L6-v2",
-    loss: Annotated[str, typer.Option(help="bce, listwise or margin_mse.")] = "listwise",
+    loss: Annotated[str, typer.Option(help="bce, listwise, margin_mse or mse.")] = "listwise",
     epochs: Annotated[float, typer.Option()] = 1.0,
     learning_rate: Annotated[float, typer.Option()] = 3e-5,
+    head_learning_rate: Annotated[
+        float | None, typer.Option(help="Learning rate of the pooler and classifier head (default: --learning-rate).")
+    ] = None,
     group_size: Annotated[int, typer.Option(help="Passages per query in a step.")] = 8,
     groups_per_batch: Annotated[int, typer.Option(help="Queries per step.")] = 4,
-    foreign_negatives: Annotated[int, typer.Option(help="Passages of other queries added as negatives.")] = 1,
-    judged_repeat: Annotated[int, typer.Option(help="Repeat the --qrels/--run groups this many times.")] = 1,
+    foreign_negatives: Annotated[
+        int, typer.Option(help="Relevant passages of random other queries added as negatives.")
+    ] = 0,
+    inbatch_negatives: Annotated[
+        int, typer.Option(help="Best passages of the other queries in the batch added as negatives.")
+    ] = 2,
+    judged_repeat: Annotated[
+        int, typer.Option(help="Repeat judged groups (--qrels/--run, and labelled --data groups) this many times.")
+    ] = 1,
     temperature: Annotated[float, typer.Option(help="Teacher softmax temperature (listwise).")] = 1.0,
     teacher_scale: Annotated[float, typer.Option(help="Multiply teacher scores (margin_mse).")] = 1.0,
     label_weight: Annotated[float, typer.Option(help="Share of the labels in the listwise target.")] = 0.5,
@@ -134,12 +144,13 @@ def train(
     from rag_core.training._losses import LossName
 
     setup_logging(log_level)
-    if loss not in ("bce", "listwise", "margin_mse"):
-        err_console.print(f"[red]unknown loss {loss!r}: use bce, listwise or margin_mse[/]")
+    if loss not in ("bce", "listwise", "margin_mse", "mse"):
+        err_console.print(f"[red]unknown loss {loss!r}: use bce, listwise, margin_mse or mse[/]")
         raise typer.Exit(2)
     groups = []
     for path in data or []:
-        groups.extend(read_training_jsonl(path))
+        for group in read_training_jsonl(path):
+            groups.extend([group] * (max(1, judged_repeat) if group.labels is not None else 1))
     if qrels or run:
         if not (qrels and run):
             err_console.print("[red]--qrels and --run go together[/]")
@@ -159,9 +170,11 @@ def train(
         loss=loss_name,
         epochs=epochs,
         learning_rate=learning_rate,
+        head_learning_rate=head_learning_rate,
         group_size=group_size,
         groups_per_batch=groups_per_batch,
         foreign_negatives=foreign_negatives,
+        inbatch_negatives=inbatch_negatives,
         temperature=temperature,
         teacher_scale=teacher_scale,
         label_weight=label_weight,

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LossName", "compute_loss"]
 
-LossName = Literal["bce", "listwise", "margin_mse"]
+LossName = Literal["bce", "listwise", "margin_mse", "mse"]
 
 
 def compute_loss(
@@ -32,6 +32,8 @@ def compute_loss(
       with the labels' ``softmax(grade)`` where the group is judged.
     * ``margin_mse``: every pair of passages in a group; MSE between the model's score margin
       and the teacher's.
+    * ``mse``: pointwise MSE between the model's logit and the teacher's (absolute scores carry
+      query dependence: every passage of a query with no good answer is low).
 
     ``mask`` marks real entries (groups may be shorter than the widest one).
     """
@@ -54,6 +56,10 @@ def compute_loss(
             target = label_target
         kl = target * (torch.log(target.clamp(min=1e-12)) - log_probs)
         return (kl * mask).sum(dim=-1).mean()
+    if name == "mse":
+        if teacher is None:
+            raise ValueError("mse needs teacher scores")
+        return (((logits - teacher) ** 2) * mask).sum() / mask.sum().clamp(min=1)
     if name == "margin_mse":
         if teacher is None:
             raise ValueError("margin_mse needs teacher scores")

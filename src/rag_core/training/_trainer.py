@@ -33,11 +33,13 @@ class TrainConfig:
     loss: LossName = "listwise"
     epochs: float = 1.0
     learning_rate: float = 3e-5
+    head_learning_rate: float | None = None
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     group_size: int = 8
     groups_per_batch: int = 4
-    foreign_negatives: int = 1
+    foreign_negatives: int = 0
+    inbatch_negatives: int = 2
     hard_share: float = 0.5
     relevant_grade: float = 1.0
     max_grade: float = 3.0
@@ -94,7 +96,7 @@ def _plan(groups: Sequence[TrainingGroup], config: TrainConfig) -> list[list[Sam
                 foreign.append(candidate)
         item = sample_group(
             group,
-            config.group_size,
+            config.group_size - (config.inbatch_negatives if config.groups_per_batch > 1 else 0),
             rng,
             relevant_grade=config.relevant_grade,
             hard_share=config.hard_share,
@@ -109,9 +111,41 @@ def _plan(groups: Sequence[TrainingGroup], config: TrainConfig) -> list[list[Sam
         chunk = sorted(sampled[start : start + window], key=lambda s: sum(len(p) for p in s.passages) + len(s.query))
         batches.extend(chunk[i : i + config.groups_per_batch] for i in range(0, len(chunk), config.groups_per_batch))
     rng.shuffle(batches)
+    if config.inbatch_negatives > 0:
+        batches = [_with_inbatch_negatives(batch, config.inbatch_negatives) for batch in batches]
     if config.max_steps is not None:
         batches = batches[: config.max_steps]
     return batches
+
+
+def _with_inbatch_negatives(batch: list[SampledGroup], count: int) -> list[SampledGroup]:
+    """Append to each group the best passages of the *other* groups in the batch, as negatives.
+
+    Those passages are the top of their own lists, so the same text is a target both high (for
+    its query) and low (for the others) in one step: a query-independent "looks relevant" prior
+    cannot fit, the model has to read the query. Their teacher score is the group's lowest.
+    """
+    if len(batch) < 2:
+        return batch
+    out: list[SampledGroup] = []
+    for i, item in enumerate(batch):
+        own = set(item.passages)
+        others = [batch[(i + j) % len(batch)] for j in range(1, len(batch))]
+        extra: list[str] = []
+        for depth in range(max(len(o.passages) for o in others)):
+            for other in others:
+                if len(extra) < count and depth < len(other.passages) and other.passages[depth] not in own:
+                    extra.append(other.passages[depth])
+                    own.add(other.passages[depth])
+            if len(extra) >= count:
+                break
+        teacher = None if item.teacher is None else [*item.teacher, *([min(item.teacher)] * len(extra))]
+        out.append(
+            item._replace(
+                passages=[*item.passages, *extra], labels=[*item.labels, *([0.0] * len(extra))], teacher=teacher
+            )
+        )
+    return out
 
 
 def _latest_checkpoint(output: Path) -> Path | None:
@@ -148,7 +182,7 @@ def train_cross_encoder(
 
     if not groups:
         raise ConfigurationError("no training groups")
-    if config.loss in ("margin_mse",) and not any(g.teacher is not None for g in groups):
+    if config.loss in ("margin_mse", "mse") and not any(g.teacher is not None for g in groups):
         raise ConfigurationError(f"loss {config.loss!r} needs teacher scores in the training data")
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -171,7 +205,14 @@ def train_cross_encoder(
     model = AutoModelForSequenceClassification.from_pretrained(str(source), num_labels=1, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    head_names = ("classifier.", "pooler.")
+    head = [p for n, p in model.named_parameters() if any(h in n for h in head_names)]
+    body = [p for n, p in model.named_parameters() if not any(h in n for h in head_names)]
+    optimizer = torch.optim.AdamW(
+        [{"params": body}, {"params": head, "lr": config.head_learning_rate or config.learning_rate}],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+    )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(len(batches) * config.warmup_ratio), len(batches))
     start_step = 0
     if checkpoint is not None:
