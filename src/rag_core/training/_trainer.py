@@ -208,8 +208,12 @@ def train_cross_encoder(
     head_names = ("classifier.", "pooler.")
     head = [p for n, p in model.named_parameters() if any(h in n for h in head_names)]
     body = [p for n, p in model.named_parameters() if not any(h in n for h in head_names)]
+    param_groups: list[dict[str, Any]] = [
+        {"params": body},
+        {"params": head, "lr": config.head_learning_rate or config.learning_rate},
+    ]
     optimizer = torch.optim.AdamW(
-        [{"params": body}, {"params": head, "lr": config.head_learning_rate or config.learning_rate}],
+        param_groups,
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
     )
