@@ -7,6 +7,7 @@ from rag_core.engines._callable import CallableEngine
 from rag_core.engines._factory import Backend, Quantization, create_engine
 from rag_core.engines._loading import default_threads
 from rag_core.engines._microbatch import MicroBatcher
+from rag_core.engines._onnx import OnnxEngine
 from rag_core.engines._tokenization import EncodedBatch, EncodedPairs, LongDocumentMode, PairTokenizer
 from rag_core.engines._torch import TorchEngine, pick_device
 
@@ -17,6 +18,7 @@ __all__ = [
     "EncodedPairs",
     "LongDocumentMode",
     "MicroBatcher",
+    "OnnxEngine",
     "PairScores",
     "PairTokenizer",
     "Quantization",

@@ -31,12 +31,52 @@ def _provided_onnx(model_name: str, folder: Path, revision: str | None) -> Path 
     return fetch_optional_file(model_name, "onnx/model.onnx", revision)
 
 
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+#: Quantised exports as the sentence-transformers / optimum tooling names them, best first.
+def quantized_candidates() -> list[str]:
+    names = ["onnx/model_quantized.onnx", "onnx/model_int8.onnx"]
+    flags = _cpu_flags()
+    if "avx512_vnni" in flags:
+        names.insert(0, "onnx/model_qint8_avx512_vnni.onnx")
+    if "avx2" in flags:
+        names.append("onnx/model_quint8_avx2.onnx")
+    return names
+
+
+def _provided_int8(model_name: str, folder: Path, revision: str | None) -> Path | None:
+    """A quantised ONNX file that ships with the model, matching this CPU."""
+    names = quantized_candidates()
+    for name in names:
+        if (folder / name).is_file():
+            return folder / name
+    if Path(model_name).expanduser().is_dir() or model_name.startswith("builtin:"):
+        return None
+    from rag_core._hub import fetch_optional_file
+
+    for name in names[:1]:  # one try on the hub: the variant made for this CPU
+        found = fetch_optional_file(model_name, name, revision)
+        if found is not None:
+            return found
+    return None
+
+
 class OnnxEngine(TransformerEngine):
     """Runs the checkpoint with ONNX Runtime on CPU.
 
-    The model's own ``onnx/model.onnx`` is used when it has one; otherwise the checkpoint is
-    exported once with torch. The graph is fused for the architecture and, with
-    ``quantize="int8"``, dynamically quantised; all of it is cached (see ``_onnx_export``).
+    With ``quantize="int8"``, a quantised file that ships with the model for this CPU
+    (``onnx/model_qint8_avx512_vnni.onnx``, ``onnx/model_quantized.onnx``, ...) is used as is.
+    Otherwise the model's own ``onnx/model.onnx`` (or, lacking one, a torch export made once) is
+    fused for the architecture and, for int8, dynamically quantised; all of it is cached (see
+    ``_onnx_export``).
     """
 
     backend: ClassVar[str] = "onnx"
@@ -63,6 +103,8 @@ class OnnxEngine(TransformerEngine):
         self.quantize = quantize
         if onnx_path is None and not (folder / "config.json").is_file():
             onnx_path = folder / "model.onnx"  # ONNX-only folder: run the graph as shipped
+        if onnx_path is None and quantize == "int8":
+            onnx_path = _provided_int8(model_name, folder, revision)
         if onnx_path is not None:
             path = Path(onnx_path)
         else:

@@ -116,3 +116,16 @@ def test_onnx_only_folder_without_config(tmp_path, tiny_model_dir):
     np.testing.assert_allclose(onnx_only.score(PAIRS).logits, engine.score(PAIRS).logits, atol=1e-5)
     with pytest.raises(ModelLoadError):
         OnnxEngine(str(tmp_path / "nothing-here"))
+
+
+def test_a_shipped_quantised_file_is_used_for_int8(tmp_path, tiny_model_dir):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder, ignore=shutil.ignore_patterns("onnx"))
+    ours = OnnxEngine(str(folder), quantize="int8")
+    (folder / "onnx").mkdir(exist_ok=True)
+    shutil.copy(ours.onnx_path, folder / "onnx" / "model_quantized.onnx")
+    shipped = OnnxEngine(str(folder), quantize="int8")
+    assert shipped.onnx_path == folder / "onnx" / "model_quantized.onnx"
+    np.testing.assert_allclose(shipped.score(PAIRS).logits, ours.score(PAIRS).logits, atol=1e-6)
