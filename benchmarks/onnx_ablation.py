@@ -61,9 +61,17 @@ def main() -> None:
     plain = Path(tempfile.mkdtemp()) / "plain.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     dummy = {n: torch.ones((2, 16), dtype=torch.long) for n in names}
-    torch.onnx.export(model, (), str(plain), kwargs=dummy, input_names=names, output_names=["logits"],
-                      dynamic_axes={**{n: {0: "b", 1: "s"} for n in names}, "logits": {0: "b"}}, opset_version=17,
-                      dynamo=False)
+    torch.onnx.export(
+        model,
+        (),
+        str(plain),
+        kwargs=dummy,
+        input_names=names,
+        output_names=["logits"],
+        dynamic_axes={**{n: {0: "b", 1: "s"} for n in names}, "logits": {0: "b"}},
+        opset_version=17,
+        dynamo=False,
+    )
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     session = ort.InferenceSession(str(plain), options, providers=["CPUExecutionProvider"])
@@ -76,10 +84,12 @@ def main() -> None:
         if fixed is None:
             batches = pt.batches(encoded, 32, 10**9)
         else:  # 32 pairs at a time in input order, each padded to `fixed` tokens
+
             def fixed_batches():  # type: ignore[no-untyped-def]
                 for start in range(0, len(encoded.windows), 32):
                     rows = np.arange(start, min(start + 32, len(encoded.windows)))
                     yield pt._pad(encoded.windows, rows, fixed)
+
             batches = fixed_batches()
         for b in batches:
             feed = {"input_ids": b.input_ids, "attention_mask": b.attention_mask, "token_type_ids": b.token_type_ids}
@@ -92,8 +102,10 @@ def main() -> None:
     fp32 = timed("4 ONNX fused (eager export + BERT optimiser)", lambda p: fused.score(p).logits)
     int8_engine = OnnxEngine(args.model, quantize="int8", threads=args.threads, long_documents="truncate")
     int8 = timed("5 ONNX fused + dynamic int8", lambda p: int8_engine.score(p).logits)
-    print(f"max |fused fp32 - torch| = {np.abs(fp32 - reference).max():.2e}; "
-          f"max |int8 - fp32| = {np.abs(int8 - fp32).max():.3f}")
+    print(
+        f"max |fused fp32 - torch| = {np.abs(fp32 - reference).max():.2e}; "
+        f"max |int8 - fp32| = {np.abs(int8 - fp32).max():.3f}"
+    )
     print(json.dumps(results))
 
 
