@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "COHERE_RERANK_EXAMPLE",
     "CohereDocument",
     "CohereRerankRequest",
     "CohereRerankResponse",
@@ -71,25 +72,25 @@ class CohereDocument(BaseModel):
     text: str
 
 
+#: The request from Cohere's documentation; also the ``curl`` example that ``serve`` prints.
+COHERE_RERANK_EXAMPLE: dict[str, object] = {
+    "model": "rerank-english-v3.0",
+    "query": "What is the capital of the United States?",
+    "documents": [
+        "Carson City is the capital city of Nevada.",
+        "Washington, D.C. is the capital of the United States.",
+    ],
+    "top_n": 1,
+    "return_documents": True,
+}
+
+
 class CohereRerankRequest(BaseModel):
     """The request of Cohere's ``/v1/rerank`` (and ``/v2/rerank``)."""
 
     model_config = ConfigDict(
         extra="ignore",
-        json_schema_extra={
-            "examples": [
-                {
-                    "model": "rerank-english-v3.0",
-                    "query": "What is the capital of the United States?",
-                    "documents": [
-                        "Carson City is the capital city of Nevada.",
-                        "Washington, D.C. is the capital of the United States.",
-                    ],
-                    "top_n": 1,
-                    "return_documents": True,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [COHERE_RERANK_EXAMPLE]},
     )
 
     model: str | None = Field(default=None, description="Accepted for compatibility; the served model is used.")

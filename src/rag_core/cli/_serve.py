@@ -14,18 +14,9 @@ from rag_core.cli._app import app, console, setup_logging
 def curl_examples(base: str, api_key: str | None = None) -> list[str]:
     auth = f" -H 'Authorization: Bearer {api_key}'" if api_key else ""
     query = json.dumps({"query": "How do I catch an exception and clean up afterwards?", "top_k": 20, "top_n": 3})
-    rerank = json.dumps(
-        {
-            "model": "rerank-english-v3.0",
-            "query": "What is the capital of the United States?",
-            "documents": [
-                "Carson City is the capital city of Nevada.",
-                "Washington, D.C. is the capital of the United States.",
-            ],
-            "top_n": 1,
-            "return_documents": True,
-        }
-    )
+    from app.schemas import COHERE_RERANK_EXAMPLE
+
+    rerank = json.dumps(COHERE_RERANK_EXAMPLE)
     return [
         f"curl -s {base}/health",
         f"curl -s {base}/ready",

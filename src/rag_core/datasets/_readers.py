@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rag_core._errors import InvalidInputError
+from rag_core._jsonl import iter_jsonl
 
 __all__ = [
     "Candidate",
@@ -61,11 +62,11 @@ def read_topics(path: str | Path) -> dict[str, str]:
     """``qid -> query text`` from a TREC topics TSV or a BEIR ``queries.jsonl``."""
     path = Path(path)
     topics: dict[str, str] = {}
-    for number, line in _lines(path):
-        if path.suffix == ".jsonl":
-            row = json.loads(line)
+    if path.suffix == ".jsonl":
+        for _, row in iter_jsonl(path):
             topics[str(row["_id"] if "_id" in row else row["id"])] = str(row["text"])
-            continue
+        return topics
+    for number, line in _lines(path):
         qid, sep, text = line.partition("\t")
         if not sep:
             raise InvalidInputError(f"{path}:{number}: expected 'qid<TAB>query'")
@@ -133,8 +134,7 @@ def read_passages(path: str | Path) -> dict[str, str]:
     path = Path(path)
     passages: dict[str, str] = {}
     if path.suffix in (".jsonl", ".json"):
-        for number, line in _lines(path):
-            row = json.loads(line)
+        for number, row in iter_jsonl(path):
             docid = row.get("_id", row.get("id", row.get("docid")))
             text = row.get("text", row.get("contents", row.get("content")))
             if docid is None or text is None:

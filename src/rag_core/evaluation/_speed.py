@@ -37,7 +37,8 @@ def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> Any:
         from sentence_transformers import CrossEncoder
 
         torch.set_num_threads(threads)
-        ce = CrossEncoder(model, device="cpu")
+        # fp32 whatever dtype the checkpoint is stored in, as our engines run it
+        ce = CrossEncoder(model, device="cpu", model_kwargs={"dtype": torch.float32})
 
         def reference(query: str, texts: list[str]) -> np.ndarray:
             return np.asarray(ce.predict([(query, t) for t in texts], batch_size=batch_size, show_progress_bar=False))

@@ -12,6 +12,7 @@ from typing import Any
 
 from rag_core._documents import Document
 from rag_core._errors import InvalidInputError
+from rag_core._jsonl import iter_jsonl
 from rag_core.embeddings import Embedder
 from rag_core.retrieval._bm25 import BM25Retriever
 from rag_core.retrieval._chunking import split_text
@@ -43,13 +44,7 @@ def _sha1(path: Path) -> str:
 def _passages_of(path: Path, source: str, max_units: int, overlap: int) -> list[Document]:
     if path.suffix == ".jsonl":
         docs = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise InvalidInputError(f"{path}:{number}: invalid JSON: {exc}") from exc
+        for number, row in iter_jsonl(path):
             text = row.get("text", row.get("contents"))
             if not isinstance(text, str):
                 raise InvalidInputError(f"{path}:{number}: needs a 'text' string")

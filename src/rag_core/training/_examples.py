@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from rag_core._errors import InvalidInputError
+from rag_core._jsonl import iter_jsonl
 from rag_core.datasets import Qrels, RankedList
 
 __all__ = [
@@ -60,34 +61,27 @@ def read_training_jsonl(path: str | Path) -> list[TrainingGroup]:
     path = Path(path)
     groups: list[TrainingGroup] = []
     pairs: OrderedDict[str, tuple[list[str], list[float | None]]] = OrderedDict()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise InvalidInputError(f"{path}:{number}: invalid JSON: {exc}") from exc
-            query = row.get("query")
-            if not isinstance(query, str) or not query.strip():
-                raise InvalidInputError(f"{path}:{number}: 'query' must be a non-empty string")
-            if "passages" in row:
-                passages = [str(p) for p in row["passages"]]
-                labels = row.get("labels")
-                teacher = row.get("teacher")
-                for name, values in (("labels", labels), ("teacher", teacher)):
-                    if values is not None and len(values) != len(passages):
-                        raise InvalidInputError(
-                            f"{path}:{number}: '{name}' has {len(values)} values for {len(passages)} passages"
-                        )
-                groups.append(TrainingGroup(query, passages, labels, teacher))
-                continue
-            label = row.get("label")
-            if label is None:
-                raise InvalidInputError(f"{path}:{number}: a pair needs a 'label'")
-            bucket = pairs.setdefault(query, ([], []))
-            bucket[0].append(_pair_text(row, number, path))
-            bucket[1].append(float(label))
+    for number, row in iter_jsonl(path):
+        query = row.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError(f"{path}:{number}: 'query' must be a non-empty string")
+        if "passages" in row:
+            passages = [str(p) for p in row["passages"]]
+            labels = row.get("labels")
+            teacher = row.get("teacher")
+            for name, values in (("labels", labels), ("teacher", teacher)):
+                if values is not None and len(values) != len(passages):
+                    raise InvalidInputError(
+                        f"{path}:{number}: '{name}' has {len(values)} values for {len(passages)} passages"
+                    )
+            groups.append(TrainingGroup(query, passages, labels, teacher))
+            continue
+        label = row.get("label")
+        if label is None:
+            raise InvalidInputError(f"{path}:{number}: a pair needs a 'label'")
+        bucket = pairs.setdefault(query, ([], []))
+        bucket[0].append(_pair_text(row, number, path))
+        bucket[1].append(float(label))
     groups.extend(TrainingGroup(q, p, lab) for q, (p, lab) in pairs.items())
     if not groups:
         raise InvalidInputError(f"{path}: no training examples")
