@@ -73,7 +73,7 @@ class CohereDocument(BaseModel):
 
 
 #: The request from Cohere's documentation; also the ``curl`` example that ``serve`` prints.
-COHERE_RERANK_EXAMPLE: dict[str, object] = {
+COHERE_RERANK_EXAMPLE: dict[str, Any] = {
     "model": "rerank-english-v3.0",
     "query": "What is the capital of the United States?",
     "documents": [

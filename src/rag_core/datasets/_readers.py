@@ -143,10 +143,10 @@ def read_passages(path: str | Path) -> dict[str, str]:
             passages[str(docid)] = f"{title}. {text}" if title else str(text)
         return passages
     with path.open(encoding="utf-8", newline="") as handle:
-        for number, row in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
-            if len(row) < 2:
+        for number, cells in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if len(cells) < 2:
                 raise InvalidInputError(f"{path}:{number}: expected 'id<TAB>text'")
-            passages[row[0]] = row[1]
+            passages[cells[0]] = cells[1]
     return passages
 
 
