@@ -226,3 +226,18 @@ def test_cohere_clients_work_unchanged_over_real_http(small_index, bi_reranker, 
     assert response2.results[0].index == 1
     plain = httpx.post(f"{server.url}/query", json={"query": "espresso coffee", "top_n": 1}, timeout=30)
     assert plain.status_code == 200 and plain.json()["documents"][0]["id"] == "food-2"
+
+
+def test_loadtest_against_a_real_server_counts_requests_and_cache_use(small_index, bi_reranker, live_server):
+    import asyncio
+
+    from rag_core.cli._loadtest import _run
+
+    server = live_server(create_app(settings(), reranker=bi_reranker, index=small_index))
+    distinct = asyncio.run(_run(server.url, "query", 2, 1.5, 3, 5, None, 10.0, distinct=True))
+    assert distinct["requests"] > 0 and distinct["errors"] == 0
+    assert set(distinct["rerank_status"]) == {"ok"}  # every request missed the cache
+    repeated = asyncio.run(_run(server.url, "query", 2, 1.5, 3, 5, None, 10.0, distinct=False))
+    assert repeated["rerank_status"].get("cached", 0) > 0
+    rerank = asyncio.run(_run(server.url, "rerank", 2, 1.0, 3, 5, None, 10.0))
+    assert rerank["ok"] > 0 and rerank["errors"] == 0 and rerank["p50_ms"] > 0

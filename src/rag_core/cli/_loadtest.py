@@ -34,6 +34,7 @@ async def _run(
     documents: int,
     api_key: str | None,
     timeout: float,
+    distinct: bool = True,
 ) -> dict[str, Any]:
     import httpx
 
@@ -51,6 +52,8 @@ async def _run(
         n = 0
         while time.perf_counter() < deadline:
             query = QUERIES[(number + n) % len(QUERIES)]
+            if distinct:  # a request id as an extra word: every request misses the cache
+                query = f"{query} r{number}x{n}"
             n += 1
             if endpoint == "query":
                 body: dict[str, Any] = {"query": query, "top_n": top_n}
@@ -103,6 +106,9 @@ def loadtest(
     documents: Annotated[int, typer.Option(help="Documents per /v1/rerank request.")] = 20,
     api_key: Annotated[str | None, typer.Option(help="Bearer token, when the server has API_KEY.")] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout (s).")] = 30.0,
+    distinct: Annotated[
+        bool, typer.Option("--distinct/--repeat", help="Distinct queries (cache misses) or 8 repeated ones.")
+    ] = True,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Throughput, p50/p95/p99 latency and errors of N concurrent clients."""
@@ -110,7 +116,9 @@ def loadtest(
     if endpoint not in ("query", "rerank"):
         err_console.print("[red]--endpoint must be query or rerank[/]")
         raise typer.Exit(2)
-    report = asyncio.run(_run(url.rstrip("/"), endpoint, clients, duration, top_n, documents, api_key, timeout))
+    report = asyncio.run(
+        _run(url.rstrip("/"), endpoint, clients, duration, top_n, documents, api_key, timeout, distinct)
+    )
     if output == "json":
         json.dump(report, sys.stdout, indent=2)
         sys.stdout.write("\n")
