@@ -90,7 +90,10 @@ def main() -> None:
         engine = TorchEngine(args.model, device=args.device, precision=precision, batch_size=args.batch_size)  # type: ignore[arg-type]
         rate, logits = timed(lambda q, t, e=engine: e.score([(q, x) for x in t]).logits)
         results[precision] = logits
-        top = [len(set(np.argsort(-a)[:10]) & set(np.argsort(-b)[:10])) / 10 for a, b in zip(logits, ref_logits)]
+        top = [
+            len(set(np.argsort(-a)[:10]) & set(np.argsort(-b)[:10])) / 10
+            for a, b in zip(logits, ref_logits, strict=True)
+        ]
         rows[f"ours torch {precision}"] = {
             "pairs_per_s": rate,
             "max_abs_logit_diff_vs_reference": float(np.abs(logits - ref_logits).max()),
@@ -99,7 +102,8 @@ def main() -> None:
     for name, row in rows.items():
         row["ratio"] = row["pairs_per_s"] / ref_rate
         print(f"{name:42s} {row['pairs_per_s']:9.0f} pairs/s  x{row['ratio']:.2f}  {row}", flush=True)
-    print(json.dumps({"device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu", "pairs": n_pairs, "engines": rows}))
+    device = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
+    print(json.dumps({"device": device, "pairs": n_pairs, "engines": rows}))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ def main() -> None:
     from rag_core.engines._tokenization import load_tokenizer
 
     torch.set_num_threads(args.threads)
+    from rag_core._hub import resolve_model_dir
+
+    args.model = str(resolve_model_dir(args.model))  # builtin:NAME, hub id or folder
     lists = read_run_json(args.run)[: args.queries]
     pairs = [(r.query, c.text) for r in lists for c in r.candidates[:100]]
     results: dict[str, dict[str, float]] = {}
@@ -57,7 +60,7 @@ def main() -> None:
     # a plain export, as a first attempt would make it
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(args.model).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(args.model, dtype=torch.float32).eval()
     plain = Path(tempfile.mkdtemp()) / "plain.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     dummy = {n: torch.ones((2, 16), dtype=torch.long) for n in names}

