@@ -158,7 +158,7 @@ class RedisCache(RerankCache):
         if not self._available():
             return False
         try:
-            await self._client.setex(key, self.ttl_s, _encode(ranking))
+            await self._client.set(key, _encode(ranking), ex=self.ttl_s)
         except Exception as exc:
             self._failed(exc, "write")
             return False

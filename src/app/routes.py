@@ -36,16 +36,16 @@ router = APIRouter()
 def _check_documents(services: Services, texts: list[str]) -> None:
     settings = services.settings
     if not texts:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "documents must not be empty")
+        raise HTTPException(422, "documents must not be empty")
     if len(texts) > settings.reranker_max_documents:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            422,
             f"{len(texts)} documents exceed RERANKER_MAX_DOCUMENTS={settings.reranker_max_documents}",
         )
     for i, text in enumerate(texts):
         if len(text) > settings.reranker_max_document_chars:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                422,
                 f"documents[{i}] has {len(text)} characters, over RERANKER_MAX_DOCUMENT_CHARS="
                 f"{settings.reranker_max_document_chars}",
             )
@@ -53,7 +53,7 @@ def _check_documents(services: Services, texts: list[str]) -> None:
 
 def _check_query(query: str) -> str:
     if not query.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "query must not be empty")
+        raise HTTPException(422, "query must not be empty")
     return query
 
 
