@@ -57,24 +57,12 @@ def main() -> None:
     torch_engine = TorchEngine(args.model, threads=args.threads, long_documents="truncate")
     reference = timed("1 torch fp32", lambda p: torch_engine.score(p).logits)
 
-    # a plain export, as a first attempt would make it
-    from transformers import AutoModelForSequenceClassification
+    # a plain export, as a first attempt would make it (default SDPA attention, no fusion)
+    from rag_core.engines._onnx_export import export_checkpoint
 
-    model = AutoModelForSequenceClassification.from_pretrained(args.model, dtype=torch.float32).eval()
     plain = Path(tempfile.mkdtemp()) / "plain.onnx"
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    dummy = {n: torch.ones((2, 16), dtype=torch.long) for n in names}
-    torch.onnx.export(
-        model,
-        (),
-        str(plain),
-        kwargs=dummy,
-        input_names=names,
-        output_names=["logits"],
-        dynamic_axes={**{n: {0: "b", 1: "s"} for n in names}, "logits": {0: "b"}},
-        opset_version=17,
-        dynamo=False,
-    )
+    config = json.loads((Path(args.model) / "config.json").read_text())
+    export_checkpoint(Path(args.model), plain, config, attention="sdpa")
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     session = ort.InferenceSession(str(plain), options, providers=["CPUExecutionProvider"])

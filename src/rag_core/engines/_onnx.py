@@ -41,8 +41,8 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
-#: Quantised exports as the sentence-transformers / optimum tooling names them, best first.
 def quantized_candidates() -> list[str]:
+    """Quantised exports as the sentence-transformers / optimum tooling names them, best first."""
     names = ["onnx/model_quantized.onnx", "onnx/model_int8.onnx"]
     flags = _cpu_flags()
     if "avx512_vnni" in flags:
@@ -62,11 +62,7 @@ def _provided_int8(model_name: str, folder: Path, revision: str | None) -> Path 
         return None
     from rag_core._hub import fetch_optional_file
 
-    for name in names[:1]:  # one try on the hub: the variant made for this CPU
-        found = fetch_optional_file(model_name, name, revision)
-        if found is not None:
-            return found
-    return None
+    return fetch_optional_file(model_name, names[0], revision)  # one try on the hub: the best variant
 
 
 class OnnxEngine(TransformerEngine):

@@ -51,11 +51,11 @@ def _atomic(target: Path) -> Path:
     return Path(name)
 
 
-def export_checkpoint(folder: Path, target: Path, config: dict[str, Any]) -> Path:
+def export_checkpoint(folder: Path, target: Path, config: dict[str, Any], *, attention: str = "eager") -> Path:
     """Export the checkpoint with ``torch.onnx.export`` (TorchScript exporter, opset 17).
 
-    Eager attention is used for the export so that onnxruntime's optimiser recognises and
-    fuses the attention pattern.
+    Eager attention (the default) is used so that onnxruntime's optimiser recognises and fuses
+    the attention pattern; ``attention="sdpa"`` gives the plain export that the ablation measures.
     """
     try:
         import torch
@@ -63,7 +63,7 @@ def export_checkpoint(folder: Path, target: Path, config: dict[str, Any]) -> Pat
     except ImportError as exc:  # pragma: no cover - torch is a dependency, but may be stripped
         raise ModelLoadError(str(folder), "exporting to ONNX needs torch and transformers") from exc
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(folder), attn_implementation="eager", dtype=torch.float32
+        str(folder), attn_implementation=attention, dtype=torch.float32
     ).eval()
     names = ["input_ids", "attention_mask"]
     if config.get("model_type") not in ("distilbert",) and config.get("type_vocab_size", 2) > 0:
