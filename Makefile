@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned: 2.13.0 is a CPU build (an unpinned torch pulls a multi-GB CUDA build)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,quality]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -30,6 +30,7 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	./scripts/ensure-redis.sh
+	./scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 clean:

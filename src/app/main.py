@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import install_error_handlers
+from app.guards import RequestGuardMiddleware
 from app.metrics import ServiceMetrics
+from app.pages import install_pages
 from app.routes import router
 from app.services import Services, build_cache
 from rag_core.rerankers import BaseReranker, BiEncoderReranker, RerankerFactory
@@ -26,44 +28,34 @@ logger = logging.getLogger("app")
 _UNSET: Any = object()
 
 
-class BodyLimitMiddleware:
-    """413 for request bodies over ``limit`` bytes (declared or streamed)."""
+class RequestMetricsMiddleware:
+    """Latency per route, method and status (a plain ASGI middleware: it leaves ``receive``
+    alone, so handlers can notice a client that disconnects)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
-        self.limit = limit
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(scope, receive, send)
-            return
-        seen = 0
+        started = time.perf_counter()
+        status = 500
 
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
 
         try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = JSONResponse({"detail": f"request body over {self.limit} bytes (MAX_BODY_BYTES)"}, status_code=413)
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
+            await self.app(scope, receive, observed_send)
+        finally:
+            route = scope.get("route")
+            self.metrics.request_seconds.labels(
+                route=getattr(route, "path", "unmatched"), method=scope.get("method", ""), status=str(status)
+            ).observe(time.perf_counter() - started)
 
 
 def _open_index(settings: AppSettings) -> DocumentIndex:
@@ -115,6 +107,7 @@ def create_app(
                 top_k=settings.vector_top_k,
                 depth=settings.retrieval_depth,
                 rrf_k=settings.rrf_k,
+                expander=settings.query_expander(),
             )
             await asyncio.to_thread(services.index.bm25.search, "warm up", 1)
         services.cache = build_cache(settings)
@@ -137,21 +130,24 @@ def create_app(
         title="rag-rerank",
         version="0.1.0",
         summary="Two-stage retrieval: hybrid recall and cross-encoder reranking.",
+        description="A playground is at [/](/). Rerank endpoints speak Cohere's (`/v1/rerank`, `/v2/rerank`), "
+        "Jina's (`usage`) and Hugging Face TEI's (`/rerank`, `/info`) shapes.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     app.include_router(router)
+    install_pages(app)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Any]]) -> Any:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.request_seconds.labels(route=path, method=request.method, status=str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
-
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    install_error_handlers(app)
+    metrics.queue_tokens.set_function(lambda: float(getattr(services.reranker, "pending_cost", 0) or 0))
+    app.add_middleware(
+        RequestGuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.http_body_timeout_s,
+        max_headers=settings.http_max_headers,
+        max_header_bytes=settings.http_max_header_bytes,
+    )
     return app

@@ -52,6 +52,16 @@ class ServiceMetrics:
             buckets=(0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99),
             registry=r,
         )
+        self.rejected = Counter(
+            "rag_rerank_rejected_total",
+            "Requests whose reranking was refused or abandoned, by reason "
+            "(overloaded, timeout, too_large, disconnected)",
+            ["reason"],
+            registry=r,
+        )
+        self.queue_tokens = Gauge(
+            "rag_rerank_queue_tokens", "Estimated tokens queued or being scored by the reranker", registry=r
+        )
         self.reranker_ready = Gauge("rag_rerank_reranker_ready", "1 when a reranker is loaded", registry=r)
         self.reranker_fallback = Gauge(
             "rag_rerank_reranker_fallback", "1 when the fallback model is in use", registry=r

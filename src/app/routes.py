@@ -8,53 +8,29 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.ab import CONTROL, assign_variant
 from app.dependencies import get_reranker, get_services, require_api_key
+from app.errors import StrictJSONRoute
+from app.pipeline import rerank_texts, run_query
 from app.schemas import (
     CohereRerankRequest,
     CohereRerankResponse,
     CohereResult,
-    QueryDocument,
     QueryRequest,
     QueryResponse,
-    RerankStatus,
-    Timings,
+    TeiRerankRequest,
+    TeiRerankResult,
 )
-from app.services import Services, rerank_with_cache
-from rag_core import Document
+from app.services import Services
+from rag_core import __version__
 from rag_core.rerankers import BaseReranker
 
 __all__ = ["router"]
 
 logger = logging.getLogger("app")
-router = APIRouter()
-
-
-def _check_documents(services: Services, texts: list[str]) -> None:
-    settings = services.settings
-    if not texts:
-        raise HTTPException(422, "documents must not be empty")
-    if len(texts) > settings.reranker_max_documents:
-        raise HTTPException(
-            422,
-            f"{len(texts)} documents exceed RERANKER_MAX_DOCUMENTS={settings.reranker_max_documents}",
-        )
-    for i, text in enumerate(texts):
-        if len(text) > settings.reranker_max_document_chars:
-            raise HTTPException(
-                422,
-                f"documents[{i}] has {len(text)} characters, over RERANKER_MAX_DOCUMENT_CHARS="
-                f"{settings.reranker_max_document_chars}",
-            )
-
-
-def _check_query(query: str) -> str:
-    if not query.strip():
-        raise HTTPException(422, "query must not be empty")
-    return query
+router = APIRouter(route_class=StrictJSONRoute)
 
 
 @router.post(
@@ -64,75 +40,22 @@ def _check_query(query: str) -> str:
     summary="Retrieve candidates, then rerank them",
 )
 async def query_endpoint(
-    request: QueryRequest,
+    body: QueryRequest,
+    request: Request,
+    response: Response,
     services: Services = Depends(get_services),
     reranker: BaseReranker | None = Depends(get_reranker),
 ) -> QueryResponse:
     """The spec's pipeline: hybrid retrieval (top_k candidates), then the cross-encoder (top_n).
 
-    Reranking fails open: if the reranker raises, the retrieval order is returned with
-    ``rerank_status: failed``.
+    Reranking fails open: if the reranker raises (``failed``), is overloaded (``overloaded``,
+    with a ``Retry-After`` header) or misses ``RERANKER_TIMEOUT_S`` (``timeout``), the retrieval
+    order is returned with that ``rerank_status``.
     """
-    started = time.perf_counter()
-    settings = services.settings
-    query = _check_query(request.query)
-    if services.retriever is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"no index is open: {services.index_error}")
-    top_k = request.top_k or settings.vector_top_k
-    top_n = request.top_n or settings.reranker_top_n
-    t0 = time.perf_counter()
-    candidates = await services.retriever.retrieve(query, top_k=top_k)
-    retrieval_ms = (time.perf_counter() - t0) * 1000
-    services.metrics.retrieval_seconds.observe(retrieval_ms / 1000)
-    variant = assign_variant(settings.reranker_ab_ratio, request.user_id or request.session_id)
-    rerank_status: RerankStatus
-    rerank_ms = 0.0
-    error: str | None = None
-    final: list[Document]
-    if reranker is None and services.reranker_error is None:
-        rerank_status, final = "disabled", candidates[:top_n]
-    elif variant == CONTROL:
-        rerank_status, final = "skipped", candidates[:top_n]
-    elif not candidates:
-        rerank_status, final = "ok", []
-    else:
-        try:
-            outcome = await rerank_with_cache(services, query, candidates, top_n)
-            rerank_status, final, rerank_ms = outcome.status, outcome.documents, outcome.elapsed_ms
-        except Exception as exc:
-            services.metrics.failures.labels(route="/query").inc()
-            error = f"{type(exc).__name__}: {exc}"
-            logger.error("reranking failed, returning the retrieval order: %s", error)
-            rerank_status, final = "failed", candidates[:top_n]
-    services.metrics.requests.labels(variant=variant, status=rerank_status).inc()
-    logger.info(
-        "query variant=%s status=%s candidates=%d returned=%d", variant, rerank_status, len(candidates), len(final)
-    )
-    retrieval_rank = {d.key: n for n, d in enumerate(candidates, start=1)}
-    documents = [
-        QueryDocument(
-            id=d.id,
-            text=d.page_content,
-            metadata={k: v for k, v in d.metadata.items() if not k.startswith(("rerank_", "original_"))},
-            retrieval_score=d.metadata.get("retrieval_score", d.metadata.get("original_score", d.score)),
-            retrieval_rank=retrieval_rank.get(d.key, 0),
-            rerank_score=d.metadata.get("rerank_score"),
-            rerank_rank=d.metadata.get("rerank_rank"),
-        )
-        for d in final
-    ]
-    return QueryResponse(
-        query=query,
-        documents=documents,
-        rerank_status=rerank_status,
-        variant=variant,
-        retriever=services.retriever.mode,
-        reranker=services.reranker_info(),
-        timings=Timings(
-            retrieval_ms=retrieval_ms, rerank_ms=rerank_ms, total_ms=(time.perf_counter() - started) * 1000
-        ),
-        error=error,
-    )
+    result, stage = await run_query(services, request, body, reranker)
+    if stage.retry_after_s is not None:
+        response.headers["Retry-After"] = str(max(1, round(stage.retry_after_s)))
+    return result
 
 
 @router.post(
@@ -141,57 +64,96 @@ async def query_endpoint(
     response_model_exclude_none=True,
     dependencies=[Depends(require_api_key)],
     summary="Rerank documents (Cohere-compatible)",
+    operation_id="rerank_v1",
 )
 @router.post(
     "/v2/rerank",
     response_model=CohereRerankResponse,
     response_model_exclude_none=True,
     dependencies=[Depends(require_api_key)],
-    include_in_schema=False,
+    summary="Rerank documents (Cohere v2 path; same request and response)",
+    operation_id="rerank_v2",
 )
-async def cohere_rerank(request: CohereRerankRequest, services: Services = Depends(get_services)) -> Any:
+async def cohere_rerank(body: CohereRerankRequest, request: Request, services: Services = Depends(get_services)) -> Any:
     """Cohere's rerank API: a stock Cohere client pointed at this server works unchanged.
 
-    ``relevance_score`` is the sigmoid of the cross-encoder logit. Answers 503 when the
-    reranker is unavailable or fails.
+    ``relevance_score`` is the sigmoid of the cross-encoder logit; ``usage.total_tokens`` (Jina's
+    field) counts the tokens scored. Answers 503 (with ``Retry-After``) when the reranker is
+    unavailable, fails or is overloaded, 504 when scoring misses ``RERANKER_TIMEOUT_S``, 413 when
+    the request is over ``RERANKER_MAX_REQUEST_TOKENS``.
     """
-    query = _check_query(request.query)
-    texts = [d if isinstance(d, str) else d.text for d in request.documents]
-    _check_documents(services, texts)
-    if services.reranker is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            f"reranker unavailable: {services.reranker_error or 'RERANKER_ENABLED=false'}",
-        )
-    docs = [Document(text, {"index": i}) for i, text in enumerate(texts)]
-    top_n = min(request.top_n or len(docs), len(docs))
-    try:
-        outcome = await rerank_with_cache(services, query, docs, top_n)
-    except Exception as exc:
-        services.metrics.failures.labels(route="/v1/rerank").inc()
-        logger.error("rerank failed: %s: %s", type(exc).__name__, exc)
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"reranking failed: {type(exc).__name__}") from exc
+    texts = [d if isinstance(d, str) else d.text for d in body.documents]
+    outcome, tokens = await rerank_texts(services, request, body.query, texts, request.url.path)
+    top_n = min(body.top_n or len(texts), len(texts))
     results = []
-    for doc in outcome.documents:
+    for doc in outcome.documents[:top_n]:
         index = int(doc.metadata["original_rank"]) - 1
-        original = request.documents[index]
+        original = body.documents[index]
         document = None
-        if request.return_documents:
+        if body.return_documents:
             document = {"text": original} if isinstance(original, str) else original.model_dump()
         results.append(CohereResult(index=index, relevance_score=float(doc.score or 0.0), document=document))
-    reranker = services.reranker
+    model = services.reranker.model_name if services.reranker is not None else None
     return CohereRerankResponse(
         id=str(uuid.uuid4()),
+        model=model,
         results=results,
+        usage={"total_tokens": tokens, "prompt_tokens": tokens},
         meta={
             "api_version": {"version": "1"},
             "billed_units": {"search_units": 1},
-            "model": reranker.model_name,
-            "requested_model": request.model,
+            "model": model,
+            "requested_model": body.model,
             "cache": outcome.cache,
             "rerank_ms": outcome.elapsed_ms,
         },
     )
+
+
+@router.post(
+    "/rerank",
+    response_model=list[TeiRerankResult],
+    response_model_exclude_none=True,
+    dependencies=[Depends(require_api_key)],
+    summary="Rerank texts (Hugging Face TEI-compatible)",
+    operation_id="rerank_tei",
+)
+async def tei_rerank(body: TeiRerankRequest, request: Request, services: Services = Depends(get_services)) -> Any:
+    """Text Embeddings Inference's ``/rerank``: every text with its score, best first. ``score``
+    is the sigmoid of the logit, or the logit itself with ``raw_scores``. Long texts are scored
+    in windows (best window) whatever ``truncate`` says; errors carry TEI's ``error`` and
+    ``error_type`` fields besides ours."""
+    outcome, _ = await rerank_texts(services, request, body.query, body.texts, request.url.path)
+    results = []
+    for doc in outcome.documents:
+        index = int(doc.metadata["original_rank"]) - 1
+        score = float(doc.metadata.get("rerank_raw_score", 0.0)) if body.raw_scores else float(doc.score or 0.0)
+        results.append(TeiRerankResult(index=index, score=score, text=body.texts[index] if body.return_text else None))
+    return results
+
+
+@router.get("/info", summary="Model information (TEI-compatible)", operation_id="info_tei")
+async def tei_info(services: Services = Depends(get_services)) -> dict[str, Any]:
+    """What TEI's ``/info`` says, so that TEI clients accept this server as a reranker."""
+    reranker = services.reranker
+    engine = reranker.describe().get("engine", {}) if reranker is not None else {}
+    limits = services.settings
+    return {
+        "model_id": reranker.model_name if reranker is not None else None,
+        "model_sha": None,
+        "model_dtype": engine.get("dtype", "float32"),
+        "model_type": {"reranker": {"id2label": {"0": "LABEL_0"}, "label2id": {"LABEL_0": 0}}},
+        "max_concurrent_requests": limits.http_max_connections,
+        "max_input_length": engine.get("max_length", 512),
+        "max_batch_tokens": limits.reranker_max_request_tokens,
+        "max_batch_requests": None,
+        "max_client_batch_size": limits.reranker_max_documents,
+        "auto_truncate": True,
+        "tokenization_workers": 1,
+        "version": f"rag-rerank {__version__}",
+        "sha": None,
+        "docker_label": None,
+    }
 
 
 @router.get("/health", summary="Liveness, and what is loaded")
@@ -204,6 +166,8 @@ async def health(services: Services = Depends(get_services)) -> dict[str, Any]:
         "index": {"name": services.settings.index_name, "passages": len(services.index) if services.index else 0},
         "cache": services.cache.describe() if services.cache else None,
         "uptime_s": time.time() - services.started,
+        "process": _process_info(),
+        "limits": _limits(services.settings),
     }
 
 
@@ -232,3 +196,27 @@ async def ready(response: Response, services: Services = Depends(get_services)) 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(services: Services = Depends(get_services)) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _process_info() -> dict[str, Any]:
+    import psutil
+
+    process = psutil.Process()
+    return {"pid": process.pid, "rss_mb": round(process.memory_info().rss / 2**20, 1), "threads": process.num_threads()}
+
+
+def _limits(settings: Any) -> dict[str, Any]:
+    """The request limits in force, so that clients (and ``rag-rerank drill``) can size requests."""
+    names = (
+        "reranker_max_documents",
+        "reranker_max_document_chars",
+        "reranker_max_request_tokens",
+        "reranker_max_queue_tokens",
+        "reranker_max_windows",
+        "reranker_timeout_s",
+        "max_body_bytes",
+        "http_max_header_bytes",
+        "http_max_headers",
+        "http_body_timeout_s",
+    )
+    return {name: getattr(settings, name) for name in names}

@@ -80,8 +80,11 @@ def _from_cache(ranking: CachedRanking, docs: Sequence[Document], top_n: int) ->
     return out
 
 
-async def rerank_with_cache(services: Services, query: str, docs: list[Document], top_n: int) -> RerankOutcome:
-    """Rerank ``docs`` (a cache hit skips the model); raises whatever the reranker raises."""
+async def rerank_with_cache(
+    services: Services, query: str, docs: list[Document], top_n: int, *, timeout_s: float | None = None
+) -> RerankOutcome:
+    """Rerank ``docs`` (a cache hit skips the model); raises whatever the reranker raises
+    (``OverloadedError``, ``DeadlineExceededError`` after ``timeout_s``, ...)."""
     reranker = services.reranker
     if reranker is None:
         raise RagRerankError(services.reranker_error or "no reranker is loaded")
@@ -97,7 +100,7 @@ async def rerank_with_cache(services: Services, query: str, docs: list[Document]
             rebuilt = _from_cache(lookup.ranking, docs, top_n)
             if rebuilt is not None:
                 return RerankOutcome(rebuilt, "cached", "hit", (time.perf_counter() - started) * 1000)
-    result = await reranker.rerank(query, docs, top_n=len(docs))
+    result = await reranker.rerank(query, docs, top_n=len(docs), timeout_s=timeout_s)
     metrics.pairs_scored.inc(len(docs))
     metrics.batch_documents.observe(len(docs))
     if result.stats.top1_changed:

@@ -7,17 +7,21 @@ import logging
 from rag_core._documents import Document, content_hash, to_document, to_documents
 from rag_core._errors import (
     ConfigurationError,
+    DeadlineExceededError,
     InvalidInputError,
     ModelLoadError,
+    OverloadedError,
     RagRerankError,
     RerankerUnavailableError,
 )
 
 __all__ = [
     "ConfigurationError",
+    "DeadlineExceededError",
     "Document",
     "InvalidInputError",
     "ModelLoadError",
+    "OverloadedError",
     "RagRerankError",
     "RerankerUnavailableError",
     "__version__",

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from rag_core._errors import InvalidInputError
 
-__all__ = ["Document", "DocumentLike", "content_hash", "to_document", "to_documents"]
+__all__ = ["Document", "DocumentLike", "check_text", "content_hash", "to_document", "to_documents"]
 
 TEXT_KEYS: tuple[str, ...] = ("page_content", "text", "content", "passage", "document")
 
@@ -58,6 +58,22 @@ def content_hash(text: str) -> str:
     return "sha1:" + hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:20]
 
 
+def check_text(text: str, where: str) -> str:
+    """``text`` if it is valid Unicode; a lone UTF-16 surrogate (legal in JSON and in a Python
+    ``str``, but not encodable as UTF-8 and so unusable by tokenizers, hashes and logs) raises
+    :class:`InvalidInputError` naming ``where`` and the position."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{where} contains a lone UTF-16 surrogate (U+{ord(text[exc.start]):04X}) at character {exc.start}: "
+            "not valid Unicode text"
+        ) from None
+    return text
+
+
 def _score_of(value: Any, where: str) -> float | None:
     if value is None:
         return None
@@ -76,9 +92,10 @@ def to_document(item: Any, position: int = 0) -> Document:
     """
     where = f"documents[{position}]"
     if isinstance(item, Document):
+        check_text(item.page_content, where)
         return item.copy_with()
     if isinstance(item, str):
-        return Document(page_content=item)
+        return Document(page_content=check_text(item, where))
     if isinstance(item, Mapping):
         text_key = next((k for k in TEXT_KEYS if k in item), None)
         if text_key is None:
@@ -92,7 +109,7 @@ def to_document(item: Any, position: int = 0) -> Document:
         extra = {k: v for k, v in item.items() if k not in (text_key, "metadata", "id", "score")}
         raw_id = item.get("id")
         return Document(
-            page_content=text,
+            page_content=check_text(text, where),
             metadata=copy.deepcopy({**extra, **dict(metadata)}),
             id=None if raw_id is None else str(raw_id),
             score=_score_of(item.get("score"), where),
@@ -104,7 +121,7 @@ def to_document(item: Any, position: int = 0) -> Document:
         if score is None:
             score = metadata.get("score")
         return Document(
-            page_content=item.page_content,
+            page_content=check_text(item.page_content, where),
             metadata=copy.deepcopy(metadata),
             id=None if raw_id is None else str(raw_id),
             score=_score_of(score, where),

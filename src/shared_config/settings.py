@@ -7,16 +7,21 @@ names the variable.
 
 from __future__ import annotations
 
+import types
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["AppSettings", "get_settings"]
 
 Positive = Annotated[int, Field(gt=0)]
+
+
+def _allows_none(annotation: Any) -> bool:
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
 
 
 class AppSettings(BaseSettings):
@@ -27,7 +32,7 @@ class AppSettings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
-        env_ignore_empty=True,
+        env_ignore_empty=False,  # an empty value means "unset" (see _empty_means_default)
         populate_by_name=True,
         validate_default=True,
     )
@@ -40,7 +45,7 @@ class AppSettings(BaseSettings):
     reranker_batch_size: Positive = 32
     # -- reranker engine ----------------------------------------------------------------------
     reranker_backend: Literal["auto", "torch", "onnx"] = "auto"
-    reranker_quantize: Literal["none", "int8"] = "none"
+    reranker_quantize: Literal["auto", "none", "int8"] = "auto"
     reranker_device: str | None = None
     reranker_precision: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     reranker_max_length: Positive | None = None
@@ -48,7 +53,13 @@ class AppSettings(BaseSettings):
     reranker_long_documents: Literal["chunk", "truncate"] = "chunk"
     reranker_threads: Positive | None = None
     reranker_microbatch_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0
-    reranker_fallback_model: str = "builtin:offline-default"
+    reranker_fallback_model: str | None = "builtin:offline-default"
+    reranker_max_windows: Positive = 8
+    reranker_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
+    reranker_max_queue_tokens: Positive = 200_000
+    reranker_max_request_tokens: Positive = 100_000
+    reranker_fusion: Literal["none", "rrf", "interpolate"] = "none"
+    reranker_fusion_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
     # -- service limits, cache, A/B -------------------------------------------------------------
     reranker_max_documents: Positive = 1000
     reranker_max_document_chars: Positive = 200_000
@@ -64,6 +75,10 @@ class AppSettings(BaseSettings):
     vector_top_k: Positive = 20
     retrieval_depth: Positive = 100
     rrf_k: Positive = 60
+    query_expansion: Literal["none", "rm3", "rocchio", "prf"] = "none"
+    query_expansion_feedback_docs: Positive = 10
+    query_expansion_terms: Positive = 10
+    query_expansion_original_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     embedding_model: str = "builtin:all-MiniLM-L6-v2"
     embedding_batch_size: Positive = 64
     # -- storage and service -----------------------------------------------------------------
@@ -73,7 +88,26 @@ class AppSettings(BaseSettings):
     port: Annotated[int, Field(gt=0, lt=65536)] = 8000
     api_key: SecretStr | None = None
     max_body_bytes: Positive = 10_000_000
+    http_max_header_bytes: Annotated[int, Field(ge=1024)] = 65_536
+    http_max_headers: Positive = 100
+    http_body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    http_keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    http_max_connections: Positive = 512
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_means_default(cls, value: Any, info: ValidationInfo) -> Any:
+        """``NAME=`` (empty) means "not set": None where the setting allows it, else its default.
+        ``RERANKER_FALLBACK_MODEL=`` (or ``none``) therefore disables the fallback."""
+        if not isinstance(value, str) or info.field_name is None:
+            return value
+        field = cls.model_fields[info.field_name]
+        if info.field_name == "reranker_fallback_model" and value.strip().lower() in ("", "none", "off", "false"):
+            return None
+        if value.strip() == "":
+            return None if _allows_none(field.annotation) else field.default
+        return value
 
     @field_validator("reranker_type")
     @classmethod
@@ -96,6 +130,17 @@ class AppSettings(BaseSettings):
     def index_dir(self) -> Path:
         return self.rag_rerank_home / "indexes" / self.index_name
 
+    def query_expander(self) -> Any:
+        """The ``QUERY_EXPANSION`` expander (None for ``none``)."""
+        from rag_core.retrieval import build_expander
+
+        return build_expander(
+            self.query_expansion,
+            feedback_docs=self.query_expansion_feedback_docs,
+            terms=self.query_expansion_terms,
+            original_weight=self.query_expansion_original_weight,
+        )
+
     def reranker_config(self) -> dict[str, object]:
         """The keyword arguments of the configured reranker type, from these settings."""
         if self.reranker_type == "cross_encoder":
@@ -108,16 +153,22 @@ class AppSettings(BaseSettings):
                 "backend": self.reranker_backend,
                 "quantize": self.reranker_quantize,
                 "long_documents": self.reranker_long_documents,
+                "max_windows": self.reranker_max_windows,
                 "max_batch_tokens": self.reranker_max_batch_tokens,
                 "precision": self.reranker_precision,
                 "threads": self.reranker_threads,
                 "microbatch_wait_ms": self.reranker_microbatch_wait_ms,
+                "max_queue_tokens": self.reranker_max_queue_tokens,
+                "fusion": self.reranker_fusion,
+                "fusion_weight": self.reranker_fusion_weight,
             }
         return {
             "model_name": self.reranker_model,
             "top_n": self.reranker_top_n,
             "batch_size": self.reranker_batch_size,
             "device": self.reranker_device,
+            "fusion": self.reranker_fusion,
+            "fusion_weight": self.reranker_fusion_weight,
         }
 
 

@@ -15,6 +15,7 @@ import pytest
 from rag_core import Document
 from rag_core.embeddings import load_embedder
 from rag_core.retrieval import DocumentIndex
+from shared_config.settings import AppSettings
 
 CORPUS = [
     ("py-1", "Use try and except to catch an exception; finally runs clean-up code either way."),
@@ -89,11 +90,13 @@ def small_index(tmp_path_factory: pytest.TempPathFactory) -> DocumentIndex:
 class LiveServer:
     """uvicorn serving an app on a loopback port, in a thread."""
 
-    def __init__(self, app: object) -> None:
+    def __init__(self, app: object, settings: AppSettings | None = None) -> None:
         import uvicorn
 
+        from app.guards import uvicorn_config
+
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        config = uvicorn_config(app, settings or AppSettings(), host="127.0.0.1", port=self.port, lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -116,8 +119,8 @@ class LiveServer:
 def live_server():
     servers: list[LiveServer] = []
 
-    def start(app: object) -> LiveServer:
-        server = LiveServer(app)
+    def start(app: object, settings: AppSettings | None = None) -> LiveServer:
+        server = LiveServer(app, settings)
         servers.append(server)
         return server
 

@@ -73,3 +73,9 @@ def test_env_example_lists_every_setting_with_its_default(clean_env):
             assert type(value)(shown) == value if not isinstance(value, Path) else Path(shown) == value
         # every line has a comment above it
         assert re.search(rf"^# .+\n{name.upper()}=", text, flags=re.M) or name.upper() == "PORT", name
+
+
+def test_an_empty_value_means_the_default_or_none(clean_env, monkeypatch):
+    (clean_env / ".env").write_text("RERANKER_TOP_N=\nRERANKER_MAX_LENGTH=\nAPI_KEY=\nRERANKER_TIMEOUT_S=\n")
+    s = AppSettings()
+    assert (s.reranker_top_n, s.reranker_max_length, s.api_key, s.reranker_timeout_s) == (5, None, None, 15.0)

@@ -1,15 +1,16 @@
-"""The Typer application; each command lives in its own module and registers itself here."""
+"""The Typer application. Every command is registered here, in one place; command modules
+define plain functions and never import this module."""
 
 from __future__ import annotations
 
-import logging
-import os
+from collections.abc import Callable
+from typing import Any
 
 import typer
-from rich.console import Console
-from rich.logging import RichHandler
 
-__all__ = ["app", "console", "main", "setup_logging"]
+from rag_core.cli._console import console, err_console, setup_logging
+
+__all__ = ["app", "console", "err_console", "main", "setup_logging"]
 
 app = typer.Typer(
     name="rag-rerank",
@@ -18,42 +19,46 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-
-def setup_logging(level: str = "INFO") -> None:
-    """Rich logs on stderr; noisy third-party loggers kept at WARNING."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(console=err_console, show_path=False, rich_tracebacks=False, level=level.upper())],
-        force=True,
-    )
-    for noisy in (
-        "httpx",
-        "httpcore",
-        "urllib3",
-        "sentence_transformers",
-        "transformers",
-        "huggingface_hub",
-        "jieba",
-        "bm25s",
-    ):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:  # pragma: no cover
-        pass
+_registered = False
 
 
 def _register_commands() -> None:
-    from rag_core.cli import _bench, _demo, _eval, _eval_retrieval, _index, _loadtest, _serve, _train  # noqa: F401
+    global _registered
+    if _registered:
+        return
+    from rag_core.cli import (
+        _bench,
+        _demo,
+        _drill,
+        _engines,
+        _eval,
+        _eval_retrieval,
+        _index,
+        _loadtest,
+        _models,
+        _serve,
+        _train,
+    )
+
+    commands: dict[str, Callable[..., Any]] = {
+        "serve": _serve.serve,
+        "demo": _demo.demo,
+        "rerank": _demo.rerank,
+        "index": _index.index,
+        "search": _index.search,
+        "eval": _eval.eval_command,
+        "eval-retrieval": _eval_retrieval.eval_retrieval,
+        "bench": _bench.bench,
+        "train-data": _train.train_data,
+        "train": _train.train,
+        "loadtest": _loadtest.loadtest,
+        "drill": _drill.drill,
+        "models": _models.models,
+        "engines": _engines.engines,
+    }
+    for name, command in commands.items():
+        app.command(name)(command)
+    _registered = True
 
 
 def main() -> None:

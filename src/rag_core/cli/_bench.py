@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from rag_core.cli._app import app, console, err_console, setup_logging
+from rag_core.cli._console import console, err_console, setup_logging
 
 ENGINES = ("reference", "torch", "onnx", "onnx-int8")
 
@@ -46,7 +46,6 @@ def machine() -> str:
     return f"{cpu}, {cores}, Python {platform.python_version()}"
 
 
-@app.command()
 def bench(
     run: Annotated[Path, typer.Option(help="JSON run with passage text (e.g. DL19 BM25 top-100).")],
     qrels: Annotated[Path, typer.Option(help="TREC qrels for nDCG@10.")],

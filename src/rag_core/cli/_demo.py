@@ -13,7 +13,7 @@ from rich.table import Table
 
 from rag_core._documents import Document
 from rag_core._errors import RagRerankError
-from rag_core.cli._app import app, console, err_console, setup_logging
+from rag_core.cli._console import console, err_console, setup_logging
 
 DEMO_QUERY = "How do neural networks learn?"
 #: A small first-stage result list, in the order a keyword retriever might return it.
@@ -85,7 +85,6 @@ def model_line(reranker: Any) -> str:
     return line
 
 
-@app.command()
 def demo(
     top_n: Annotated[int, typer.Option(help="How many reranked documents to show.")] = 5,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "WARNING",
@@ -101,7 +100,6 @@ def demo(
     )
 
 
-@app.command()
 def rerank(
     query: Annotated[str, typer.Argument(help="The query.")],
     documents: Annotated[list[str] | None, typer.Argument(help="Documents (or use --file).")] = None,

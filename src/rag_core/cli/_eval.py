@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.table import Table
 
-from rag_core.cli._app import app, console, err_console, setup_logging
+from rag_core.cli._console import console, err_console, progress_bar, setup_logging
 from rag_core.cli._options import build_reranker
-from rag_core.cli._train import _progress
 
 
 def load_first_stage(
@@ -64,7 +63,6 @@ def read_passages(path: Path) -> dict[str, str]:
     return _read(path)
 
 
-@app.command("eval")
 def eval_command(
     run: Annotated[Path | None, typer.Option(help="First-stage run: JSON with passage text, or a TREC run.")] = None,
     qrels: Annotated[Path | None, typer.Option(help="TREC qrels (graded).")] = None,
@@ -82,6 +80,13 @@ def eval_command(
     queries: Annotated[int | None, typer.Option(help="Only the first N judged queries.")] = None,
     k: Annotated[int, typer.Option(help="Cut-off of nDCG and MRR.")] = 10,
     rel_level: Annotated[int, typer.Option(help="Grade from which a passage is relevant (MRR, P@1, recall).")] = 2,
+    fusion: Annotated[
+        str | None, typer.Option(help="Fuse with the first stage: none, rrf or interpolate (default: RERANKER_FUSION).")
+    ] = None,
+    fusion_weight: Annotated[float | None, typer.Option(help="First stage's share in the fusion (0..1).")] = None,
+    fusion_grid: Annotated[
+        bool, typer.Option(help="Also report rrf and interpolate at several weights, from the same scores.")
+    ] = False,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     log_level: Annotated[str, typer.Option()] = "WARNING",
 ) -> None:
@@ -104,17 +109,31 @@ def eval_command(
         batch_size=batch_size,
         max_length=max_length,
     )
+    from rag_core.rerankers._fusion import FusionMethod
+    from shared_config.settings import AppSettings
+
+    settings = AppSettings()
+    method = fusion or settings.reranker_fusion
+    if method not in ("none", "rrf", "interpolate"):
+        err_console.print(f"[red]--fusion must be none, rrf or interpolate, not {method!r}[/]")
+        raise typer.Exit(2)
+    weight = settings.reranker_fusion_weight if fusion_weight is None else fusion_weight
     metrics = MetricSet(k=k, recall_k=depth, rel_level=rel_level)
     before_run = first_stage_run(lists, depth)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("reranking", total=len(lists))
         reranked = rerank_lists(
-            reranker, lists, depth=depth, progress=lambda done, total: bar.update(task, completed=done)
+            reranker,
+            lists,
+            depth=depth,
+            progress=lambda done, total: bar.update(task, completed=done),
+            fusion=cast(FusionMethod, method),
+            fusion_weight=weight,
         )
     before = evaluate_run(judgments, before_run, metrics)
     after = evaluate_run(judgments, reranked.run, metrics)
     versus = compare_runs(judgments, before_run, reranked.run, f"ndcg@{k}")
-    report = {
+    report: dict[str, Any] = {
         "first_stage": before,
         "reranked": after,
         "delta": {m: after[m] - before[m] for m in before},
@@ -124,7 +143,17 @@ def eval_command(
         "pairs": reranked.pairs,
         "pairs_per_s": reranked.pairs_per_s,
         "reranker": reranker.describe(),
+        "fusion": {"method": method, "first_stage_weight": weight},
     }
+    if fusion_grid:
+        grid: dict[str, float] = {
+            "none": evaluate_run(judgments, reranked.fused(lists, "none", 0.0), metrics)[f"ndcg@{k}"]
+        }
+        for grid_method in ("rrf", "interpolate"):
+            for w in (0.1, 0.2, 0.3, 0.5, 0.7):
+                fused_run = reranked.fused(lists, grid_method, w)
+                grid[f"{grid_method}@{w}"] = evaluate_run(judgments, fused_run, metrics)[f"ndcg@{k}"]
+        report["fusion_grid"] = {"metric": f"ndcg@{k}", **grid}
     if output == "json":
         json.dump(report, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -147,4 +176,8 @@ def eval_command(
     console.print(
         f"per query ({versus and f'ndcg@{k}'}): {versus['wins']} wins, {versus['losses']} losses, "
         f"{versus['ties']} ties · {reranked.pairs_per_s:.1f} pairs/s"
+        + (f" · fused with the first stage: {method}, weight {weight:g}" if method != "none" else "")
     )
+    if "fusion_grid" in report:
+        cells = [f"{name} {value:.4f}" for name, value in report["fusion_grid"].items() if name != "metric"]
+        console.print(f"fusion grid (nDCG@{k}): " + " · ".join(cells))

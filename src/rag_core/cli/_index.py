@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from rag_core.cli._app import app, console, err_console, setup_logging
-from rag_core.cli._train import _progress
+from rag_core.cli._console import console, err_console, progress_bar, setup_logging
 
 
 def open_index(name: str | None = None, *, demo: bool = False) -> Any:
@@ -26,7 +25,7 @@ def open_index(name: str | None = None, *, demo: bool = False) -> Any:
     settings = AppSettings(**overrides)
     index = DocumentIndex.open(settings.index_dir, load_embedder(settings.embedding_model))
     if demo:
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("indexing demo corpus", total=None)
             ensure_demo_index(
                 index, lambda stage, done, total: bar.update(task, completed=done, total=total, description=stage)
@@ -34,7 +33,6 @@ def open_index(name: str | None = None, *, demo: bool = False) -> Any:
     return index
 
 
-@app.command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Files (.txt, .md, .jsonl) or folders to index.")],
     name: Annotated[str | None, typer.Option("--index", help="Index name (default: INDEX_NAME).")] = None,
@@ -46,7 +44,7 @@ def index(
     setup_logging(log_level)
     idx = open_index(name)
     try:
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("indexing", total=None)
             report = idx.ingest(
                 paths,
@@ -58,13 +56,15 @@ def index(
     console.print(f"{idx.folder}: {len(idx)} passages · " + ", ".join(f"{k} {v}" for k, v in report.items()))
 
 
-@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="The query.")],
     name: Annotated[str | None, typer.Option("--index", help="Index name (default: INDEX_NAME).")] = None,
     top_k: Annotated[int | None, typer.Option(help="Candidates (default: VECTOR_TOP_K).")] = None,
     mode: Annotated[str | None, typer.Option(help="hybrid, bm25 or vector (default: RETRIEVER_TYPE).")] = None,
     rerank: Annotated[bool, typer.Option(help="Rerank the candidates with the configured reranker.")] = False,
+    expansion: Annotated[
+        str | None, typer.Option(help="Query expansion: none, rm3, rocchio or prf (default: QUERY_EXPANSION).")
+    ] = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     log_level: Annotated[str, typer.Option()] = "WARNING",
 ) -> None:
@@ -72,7 +72,7 @@ def search(
     from shared_config.settings import AppSettings
 
     setup_logging(log_level)
-    settings = AppSettings()
+    settings = AppSettings(**({"query_expansion": expansion} if expansion else {}))  # type: ignore[arg-type]
     idx = open_index(name, demo=(name or settings.index_name) == "demo")
     if not len(idx):
         err_console.print(f"[yellow]index {idx.folder} is empty: run `rag-rerank index PATH`[/]")
@@ -82,8 +82,9 @@ def search(
         top_k=top_k or settings.vector_top_k,
         depth=settings.retrieval_depth,
         rrf_k=settings.rrf_k,
+        expander=settings.query_expander(),
     )
-    docs = asyncio.run(retriever.retrieve(query))
+    docs, expanded = asyncio.run(retriever.retrieve_expanded(query))
     if rerank:
         from rag_core.rerankers import RerankerFactory
 
@@ -104,3 +105,6 @@ def search(
         ranks = " ".join(f"{k}:{v}" for k, v in doc.metadata.get("retrieval_ranks", {}).items())
         table.add_row(str(n), f"{doc.score:.4f}", ranks, str(doc.id), doc.page_content[:80].replace("\n", " "))
     console.print(table)
+    if expanded.info:
+        info = {k: v for k, v in expanded.info.items() if k != "parts"}
+        console.print(f"query expansion: {json.dumps(info, ensure_ascii=False)}", highlight=False, markup=False)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rag_core.cli._app import app, console, err_console, setup_logging
+from rag_core.cli._console import console, err_console, setup_logging
 
 QUERIES = (
     "How do I catch an exception and clean up afterwards?",
@@ -96,7 +96,6 @@ async def _run(
     }
 
 
-@app.command()
 def loadtest(
     url: Annotated[str, typer.Option(help="Base URL of a running server.")] = "http://127.0.0.1:8000",
     endpoint: Annotated[str, typer.Option(help="query (/query) or rerank (/v1/rerank).")] = "query",

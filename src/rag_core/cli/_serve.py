@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rag_core.cli._app import app, console, setup_logging
+from rag_core.cli._console import console, setup_logging
 
 
 def curl_examples(base: str, api_key: str | None = None) -> list[str]:
@@ -27,7 +27,6 @@ def curl_examples(base: str, api_key: str | None = None) -> list[str]:
     ]
 
 
-@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default: HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
@@ -38,6 +37,7 @@ def serve(
     import uvicorn
 
     from app import create_app
+    from app.guards import uvicorn_config
     from shared_config.settings import AppSettings
 
     overrides: dict[str, object] = {}
@@ -58,4 +58,4 @@ def serve(
     key = settings.api_key.get_secret_value() if settings.api_key else None
     for line in curl_examples(base, key):
         console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()

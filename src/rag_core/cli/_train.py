@@ -8,31 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from rag_core.cli._app import app, console, err_console, setup_logging
+from rag_core.cli._console import console, err_console, progress_bar, setup_logging
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-    )
-
-
-@app.command("train-data")
 def train_data(
     out: Annotated[Path, typer.Option(help="Output JSONL of training groups.")],
     topics: Annotated[list[Path] | None, typer.Option(help="Topics TSV (qid<TAB>query) of unjudged queries.")] = None,
@@ -41,18 +20,26 @@ def train_data(
     qrels: Annotated[list[Path] | None, typer.Option(help="TREC qrels for --judged-run queries.")] = None,
     teacher: Annotated[list[str] | None, typer.Option(help="Teacher KIND[:MODEL][=WEIGHT]: bi, bm25, ce:PATH.")] = None,
     depth: Annotated[int, typer.Option(help="Candidates per unjudged query.")] = 30,
+    judged_depth: Annotated[
+        int | None, typer.Option(help="Most candidates per judged query (default: every candidate of the runs).")
+    ] = None,
     max_queries: Annotated[int | None, typer.Option(help="Use at most this many unjudged queries.")] = None,
     exclude_topics: Annotated[list[Path] | None, typer.Option(help="Topics files whose queries to leave out.")] = None,
+    resume: Annotated[bool, typer.Option(help="Keep the groups already in --out and label only the rest.")] = True,
     seed: Annotated[int, typer.Option()] = 42,
     log_level: Annotated[str, typer.Option()] = "INFO",
 ) -> None:
-    """Label candidates with an offline teacher (distillation data), plus judged groups."""
+    """Label candidates with an offline teacher (distillation data), plus judged groups.
+
+    Groups are appended to --out as they are labelled; re-running the same command after an
+    interruption continues where it stopped (--no-resume starts over)."""
+    import json
     import random
 
     from rag_core.datasets import read_qrels, read_run_json, read_topics
     from rag_core.embeddings import load_embedder
-    from rag_core.training import write_training_jsonl
-    from rag_core.training._distill import build_distillation_groups
+    from rag_core.training import training_keys, training_row
+    from rag_core.training._distill import iter_distillation_groups
     from rag_core.training._teachers import parse_teacher
 
     setup_logging(log_level)
@@ -75,30 +62,36 @@ def train_data(
         for qid, text in read_topics(path).items():
             if qid not in judged_qids and text.strip().lower() not in excluded:
                 queries[f"{path.stem}:{qid}"] = text
-    if max_queries is not None and len(queries) > max_queries:
-        keys = sorted(queries)
-        random.Random(seed).shuffle(keys)
-        queries = {k: queries[k] for k in keys[:max_queries]}
+    keys = sorted(queries)  # a seeded order: a partial file is a fair sample of the whole
+    random.Random(seed).shuffle(keys)
+    queries = {k: queries[k] for k in keys[:max_queries]}
     if not corpus:
         err_console.print("[red]--corpus-run is required (the passages to retrieve from)[/]")
         raise typer.Exit(2)
-    with _progress() as bar:
+    done = training_keys(out) if resume else set()
+    if done:
+        err_console.print(f"resuming: {len(done)} groups already in {out}")
+    written = 0
+    with progress_bar() as bar, out.open("a" if resume else "w", encoding="utf-8") as handle:
         task = bar.add_task("labelling", total=None)
-        groups = build_distillation_groups(
+        for key, group in iter_distillation_groups(
             teachers=specs,
             corpus=corpus,
             queries=queries,
             judged_runs=judged_lists,
             qrels=all_qrels,
             depth=depth,
+            judged_depth=judged_depth,
             embedder_factory=load_embedder,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    count = write_training_jsonl(groups, out)
-    console.print(f"wrote {count} groups to {out}")
+            skip=done,
+            progress=lambda finished, total: bar.update(task, completed=finished, total=total),
+        ):
+            handle.write(json.dumps(training_row(group, key), ensure_ascii=False) + "\n")
+            handle.flush()
+            written += 1
+    console.print(f"wrote {written} groups to {out} ({len(done) + written} in all)")
 
 
-@app.command()
 def train(
     output: Annotated[Path, typer.Option(help="Folder for the trained checkpoint.")],
     data: Annotated[list[Path] | None, typer.Option(help="Training JSONL: pairs or groups (repeatable).")] = None,
@@ -135,6 +128,9 @@ def train(
     seed: Annotated[int, typer.Option()] = 42,
     threads: Annotated[int | None, typer.Option(help="torch threads (default: physical cores).")] = None,
     save_dtype: Annotated[str, typer.Option(help="float32 or float16 for the final weights.")] = "float32",
+    freeze_embeddings: Annotated[
+        bool, typer.Option(help="Keep the word embeddings fixed (faster steps; keeps a teacher's vocabulary).")
+    ] = False,
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in --output.")] = True,
     log_level: Annotated[str, typer.Option()] = "INFO",
 ) -> None:
@@ -186,10 +182,11 @@ def train(
         seed=seed,
         threads=threads,
         save_dtype=save_dtype,
+        freeze_embeddings=freeze_embeddings,
         sources=[str(p) for p in [*(data or []), *(qrels or []), *(run or [])]],
         command="rag-rerank " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("training", total=None)
         result = train_cross_encoder(
             groups,

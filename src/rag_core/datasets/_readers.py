@@ -4,7 +4,8 @@
 * qrels: ``qid 0 docid grade`` (TREC) or BEIR ``qrels/test.tsv`` (``query-id corpus-id score``)
 * runs: TREC run files (``qid Q0 docid rank score tag``) or the JSON runs with passage text of
   ``../shared/data`` (``[{"query", "hits": [{"qid","docid","rank","score","content"}]}]``)
-* passages: JSONL (``{"id"|"_id"|"docid", "text"|"contents", "title"?}``) or TSV (``id<TAB>text``)
+* passages: JSONL (``{"id"|"_id"|"docid", "text"|"contents", "title"?}``) or TSV (``id<TAB>text``;
+  the text is the rest of the line, tabs included, or one CSV-quoted field)
 """
 
 from __future__ import annotations
@@ -142,12 +143,25 @@ def read_passages(path: str | Path) -> dict[str, str]:
             title = row.get("title")
             passages[str(docid)] = f"{title}. {text}" if title else str(text)
         return passages
-    with path.open(encoding="utf-8", newline="") as handle:
-        for number, cells in enumerate(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
-            if len(cells) < 2:
-                raise InvalidInputError(f"{path}:{number}: expected 'id<TAB>text'")
-            passages[cells[0]] = cells[1]
+    for number, line in _lines(path):
+        docid, sep, rest = line.rstrip("\r").partition("\t")
+        if not sep:
+            raise InvalidInputError(f"{path}:{number}: expected 'id<TAB>text'")
+        passages[docid] = _tsv_text(rest)
     return passages
+
+
+def _tsv_text(rest: str) -> str:
+    """The text column of an ``id<TAB>text`` line: everything after the first tab, tabs included
+    (text is never cut); a text written as one CSV-quoted field, with ``""`` for a quote, is unquoted."""
+    if rest.startswith('"') and rest.endswith('"') and len(rest) >= 2:
+        try:
+            cells = next(csv.reader([rest], delimiter="\t", quotechar='"', doublequote=True, strict=True))
+        except csv.Error:
+            return rest
+        if len(cells) == 1:
+            return cells[0]
+    return rest
 
 
 def runs_with_text(

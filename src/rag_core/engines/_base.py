@@ -44,6 +44,8 @@ class ScoringEngine(ABC):
     backend: ClassVar[str] = "abstract"
     model_name: str = ""
     batch_size: int = 32
+    #: How this engine was chosen (``RERANKER_BACKEND=auto``): the choice, the reason, the measurements.
+    selection: dict[str, Any] | None = None
 
     @abstractmethod
     def score(self, pairs: Sequence[Pair]) -> PairScores:
@@ -54,7 +56,10 @@ class ScoringEngine(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What the engine is, for logs, ``/health`` and benchmark output."""
-        return {"backend": self.backend, "model": self.model_name, "batch_size": self.batch_size}
+        info: dict[str, Any] = {"backend": self.backend, "model": self.model_name, "batch_size": self.batch_size}
+        if self.selection is not None:
+            info["selection"] = self.selection
+        return info
 
 
 def logits_to_scores(logits: np.ndarray) -> np.ndarray:

@@ -44,6 +44,7 @@ def open_checkpoint(
     max_length: int | None,
     long_documents: LongDocumentMode,
     revision: str | None = None,
+    max_windows: int | None = None,
 ) -> tuple[Path, dict[str, Any], PairTokenizer]:
     """Resolve ``model_name`` to a folder and build its :class:`PairTokenizer`.
 
@@ -63,5 +64,7 @@ def open_checkpoint(
         max_length = limit
     elif max_length > positions:
         raise ModelLoadError(model_name, f"max_length {max_length} exceeds the model's {positions} positions")
-    pair_tokenizer = PairTokenizer(tokenizer, max_length, pad_id=pad_id, long_documents=long_documents)
+    pair_tokenizer = PairTokenizer(
+        tokenizer, max_length, pad_id=pad_id, long_documents=long_documents, max_windows=max_windows
+    )
     return folder, config, pair_tokenizer

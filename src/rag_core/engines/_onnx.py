@@ -10,6 +10,7 @@ import numpy as np
 
 from rag_core._errors import ModelLoadError
 from rag_core.engines._base import TransformerEngine, logits_to_scores
+from rag_core.engines._cpu import cpu_flags
 from rag_core.engines._loading import default_threads, open_checkpoint
 from rag_core.engines._onnx_export import ensure_onnx
 from rag_core.engines._tokenization import EncodedBatch, LongDocumentMode
@@ -31,20 +32,10 @@ def _provided_onnx(model_name: str, folder: Path, revision: str | None) -> Path 
     return fetch_optional_file(model_name, "onnx/model.onnx", revision)
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def quantized_candidates() -> list[str]:
     """Quantised exports as the sentence-transformers / optimum tooling names them, best first."""
     names = ["onnx/model_quantized.onnx", "onnx/model_int8.onnx"]
-    flags = _cpu_flags()
+    flags = cpu_flags()
     if "avx512_vnni" in flags:
         names.insert(0, "onnx/model_qint8_avx512_vnni.onnx")
     if "avx2" in flags:
@@ -86,6 +77,7 @@ class OnnxEngine(TransformerEngine):
         max_length: int | None = None,
         max_batch_tokens: int = 8192,
         long_documents: LongDocumentMode = "chunk",
+        max_windows: int | None = None,
         threads: int | None = None,
         revision: str | None = None,
         onnx_path: str | Path | None = None,
@@ -93,7 +85,7 @@ class OnnxEngine(TransformerEngine):
         import onnxruntime as ort
 
         folder, config, tokenizer = open_checkpoint(
-            model_name, max_length=max_length, long_documents=long_documents, revision=revision
+            model_name, max_length=max_length, long_documents=long_documents, revision=revision, max_windows=max_windows
         )
         super().__init__(model_name, tokenizer, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
         self.quantize = quantize
@@ -126,6 +118,9 @@ class OnnxEngine(TransformerEngine):
         except Exception as exc:
             raise ModelLoadError(model_name, f"ONNX Runtime cannot open {path}: {exc}") from exc
         self.onnx_path = path
+        self.graph_quantization = graph_quantization(path)
+        if self.graph_quantization != "none" and quantize != "int8":
+            logger.info("%s is an already-quantised graph (%s): it runs as int8", path.name, self.graph_quantization)
         self.threads = options.intra_op_num_threads
         self._inputs = [i.name for i in self.session.get_inputs()]
         logger.info(
@@ -142,4 +137,29 @@ class OnnxEngine(TransformerEngine):
         return logits_to_scores(np.asarray(logits, dtype=np.float32))
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "quantize": self.quantize, "onnx": self.onnx_path.name, "threads": self.threads}
+        quantized = self.graph_quantization != "none"
+        return {
+            **super().describe(),
+            "quantize": "int8" if quantized else "none",
+            "quantization": self.graph_quantization,
+            "precision": "int8 weights, float32 activations" if quantized else "float32",
+            "dtype": "int8" if quantized else "float32",
+            "onnx": self.onnx_path.name,
+            "threads": self.threads,
+        }
+
+
+def graph_quantization(path: Path) -> str:
+    """What an ONNX graph runs: ``none`` (float), ``dynamic-int8`` (weights int8, activations
+    quantised at run time) or ``static-int8`` (QDQ / QLinear with calibrated activations)."""
+    import onnx
+
+    try:
+        ops = {node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node}
+    except Exception:  # an unreadable graph fails later, in the session, with its own error
+        return "none"
+    if ops & {"DynamicQuantizeLinear", "MatMulInteger", "DynamicQuantizeMatMul"}:
+        return "dynamic-int8"
+    if ops & {"QuantizeLinear", "QLinearMatMul", "QGemm", "QAttention"}:
+        return "static-int8"
+    return "none"

@@ -124,7 +124,7 @@ def quantize_int8(source: Path, target: Path) -> Path:
     tmp = _atomic(target)
     root = logging.getLogger()
     level = root.level
-    root.setLevel(max(level, logging.WARNING))  # the quantiser logs every tensor on the root logger
+    root.setLevel(max(level, logging.ERROR))  # the quantiser logs every tensor (and advice) on the root logger
     try:
         quantize_dynamic(
             str(source),

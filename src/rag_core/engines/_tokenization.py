@@ -65,7 +65,9 @@ class PairTokenizer:
 
     * ``truncate``: ``longest_first`` truncation to ``max_length`` (the reference behaviour).
     * ``chunk``: a pair longer than ``max_length`` becomes overlapping windows of the passage,
-      each with the full query; ``stride`` tokens overlap between windows.
+      each with the full query; ``stride`` tokens overlap between windows. At most
+      ``max_windows`` windows are kept per pair (the passage's start); a pair that loses windows
+      is marked truncated, so one huge document cannot cost unbounded compute.
     """
 
     def __init__(
@@ -76,9 +78,13 @@ class PairTokenizer:
         pad_id: int = 0,
         long_documents: LongDocumentMode = "chunk",
         stride: int | None = None,
+        max_windows: int | None = None,
     ) -> None:
         if max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {max_length}")
+        if max_windows is not None and max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+        self.max_windows = max_windows
         self.max_length = max_length
         self.pad_id = pad_id
         self.long_documents: LongDocumentMode = long_documents
@@ -123,10 +129,18 @@ class PairTokenizer:
             if enc.overflowing:
                 truncated[index] = self.long_documents == "truncate"
                 if self.long_documents == "chunk":
-                    windows.extend(enc.overflowing)
-                    owner.extend([index] * len(enc.overflowing))
-                    counts[index] += len(enc.overflowing)
+                    extra = enc.overflowing
+                    if self.max_windows is not None and len(extra) >= self.max_windows:
+                        extra = extra[: self.max_windows - 1]
+                        truncated[index] = True
+                    windows.extend(extra)
+                    owner.extend([index] * len(extra))
+                    counts[index] += len(extra)
         return EncodedPairs(windows, np.asarray(owner, dtype=np.int64), counts, truncated)
+
+    def count_tokens(self, pairs: Sequence[tuple[str, str]]) -> int:
+        """Tokens the pairs will cost once encoded (windows and their repeated queries included)."""
+        return sum(len(w.ids) for w in self.encode(pairs).windows)
 
     def batches(self, encoded: EncodedPairs, batch_size: int, max_batch_tokens: int) -> Iterator[EncodedBatch]:
         """Yield padded batches: windows sorted by length (longest first), each batch holding at

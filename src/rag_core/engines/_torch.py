@@ -10,6 +10,7 @@ import numpy as np
 
 from rag_core._errors import ModelLoadError
 from rag_core.engines._base import TransformerEngine, logits_to_scores
+from rag_core.engines._cpu import cpu_model, native_precisions
 from rag_core.engines._loading import default_threads, open_checkpoint
 from rag_core.engines._tokenization import EncodedBatch, LongDocumentMode
 
@@ -44,6 +45,7 @@ class TorchEngine(TransformerEngine):
         max_length: int | None = None,
         max_batch_tokens: int = 8192,
         long_documents: LongDocumentMode = "chunk",
+        max_windows: int | None = None,
         precision: Precision = "auto",
         threads: int | None = None,
         revision: str | None = None,
@@ -52,19 +54,23 @@ class TorchEngine(TransformerEngine):
         from transformers import AutoModelForSequenceClassification
 
         folder, config, tokenizer = open_checkpoint(
-            model_name, max_length=max_length, long_documents=long_documents, revision=revision
+            model_name, max_length=max_length, long_documents=long_documents, revision=revision, max_windows=max_windows
         )
         super().__init__(model_name, tokenizer, batch_size=batch_size, max_batch_tokens=max_batch_tokens)
         self.device = pick_device(device)
         if self.device == "cpu":
             torch.set_num_threads(threads or default_threads())
+        self.requested_precision = precision
+        self.precision_note: str | None = None
         dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(precision, torch.float32)
-        if precision == "auto":
+        if dtype != torch.float32 and self.device == "cpu" and precision not in native_precisions():
+            self.precision_note = (
+                f"{precision} requested, but this CPU ({cpu_model()}) has no native {precision} matrix units "
+                "(avx512_bf16/amx for bfloat16, avx512_fp16/amx_fp16 for float16); running float32"
+            )
+            _warn_once(self.precision_note)
             dtype = torch.float32
-        if dtype != torch.float32 and self.device == "cpu":
-            logger.warning("%s precision requested on CPU; using float32", precision)
-            dtype = torch.float32
-        try:
+        try:  # the weights are cast once, here
             model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=dtype)
         except Exception as exc:
             raise ModelLoadError(model_name, f"{type(exc).__name__}: {exc}") from exc
@@ -111,4 +117,17 @@ class TorchEngine(TransformerEngine):
             torch.cuda.empty_cache()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "device": self.device, "dtype": str(self.dtype).replace("torch.", "")}
+        dtype = str(self.dtype).replace("torch.", "")
+        info = {**super().describe(), "device": self.device, "dtype": dtype, "precision": dtype, "quantize": "none"}
+        if self.precision_note:
+            info["precision_note"] = self.precision_note
+        return info
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning(message)

@@ -11,6 +11,7 @@ import numpy as np
 
 from rag_core.datasets import Qrels, RankedList
 from rag_core.evaluation._metrics import per_query_metric
+from rag_core.rerankers._fusion import FusionMethod, fuse_scores
 
 if TYPE_CHECKING:
     from rag_core.rerankers import BaseReranker
@@ -25,10 +26,26 @@ class RerankedRun(NamedTuple):
     pairs: int
     seconds: float
     query_ms: list[float]
+    #: per query: the reranked candidates' docids, first-stage scores and raw model scores
+    raw: dict[str, tuple[list[str], np.ndarray, np.ndarray]] | None = None
 
     @property
     def pairs_per_s(self) -> float:
         return self.pairs / self.seconds if self.seconds > 0 else 0.0
+
+    def fused(self, lists: Sequence[RankedList], method: FusionMethod, weight: float) -> dict[str, dict[str, float]]:
+        """The run re-ordered by fusing the model's scores with the first stage's (no re-scoring)."""
+        if self.raw is None:
+            raise ValueError("this run kept no raw scores")
+        run: dict[str, dict[str, float]] = {}
+        for ranked in lists:
+            docids, first, logits = self.raw[ranked.qid]
+            fused = fuse_scores(logits, first, method=method, weight=weight)
+            entry = {d: 1000.0 + float(f) for d, f in zip(docids, fused, strict=True)}
+            tail = ranked.candidates[len(docids) :]
+            entry.update({c.docid: float(len(tail) - i) / (len(tail) + 1) for i, c in enumerate(tail)})
+            run[ranked.qid] = entry
+        return run
 
 
 def first_stage_run(lists: Sequence[RankedList], depth: int | None = None) -> dict[str, dict[str, float]]:
@@ -47,26 +64,33 @@ def rerank_lists(
     *,
     depth: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fusion: FusionMethod = "none",
+    fusion_weight: float = 0.3,
 ) -> RerankedRun:
     """Score every (query, candidate) pair of ``lists`` (the first ``depth`` candidates) with
-    ``reranker``; candidates below ``depth`` keep their first-stage order after the reranked ones."""
+    ``reranker``; candidates below ``depth`` keep their first-stage order after the reranked ones.
+    The run orders by the model's raw score, or by its fusion with the first stage's scores."""
     run: dict[str, dict[str, float]] = {}
+    raw: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
     pairs = 0
     query_ms: list[float] = []
     started = time.perf_counter()
     for number, ranked in enumerate(lists, start=1):
         cands = ranked.candidates[:depth] if depth else ranked.candidates
         t0 = time.perf_counter()
-        scores = reranker.score(ranked.query, [c.text for c in cands]) if cands else np.zeros(0)
+        logits = reranker.score(ranked.query, [c.text for c in cands], raw=True) if cands else np.zeros(0)
         query_ms.append((time.perf_counter() - t0) * 1000)
         pairs += len(cands)
+        first = np.asarray([c.score for c in cands], dtype=np.float64)
+        raw[ranked.qid] = ([c.docid for c in cands], first, logits)
+        scores = fuse_scores(logits, first, method=fusion, weight=fusion_weight) if fusion != "none" else logits
         entry = {c.docid: 1000.0 + float(s) for c, s in zip(cands, scores, strict=True)}
         tail = ranked.candidates[len(cands) :]
         entry.update({c.docid: float(len(tail) - i) / (len(tail) + 1) for i, c in enumerate(tail)})
         run[ranked.qid] = entry
         if progress:
             progress(number, len(lists))
-    return RerankedRun(run, pairs, time.perf_counter() - started, query_ms)
+    return RerankedRun(run, pairs, time.perf_counter() - started, query_ms, raw)
 
 
 def compare_runs(

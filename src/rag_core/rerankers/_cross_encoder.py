@@ -16,9 +16,10 @@ from rag_core.engines import (
     ScoringEngine,
     create_engine,
 )
-from rag_core.engines._microbatch import MicroBatcher
+from rag_core.engines._microbatch import MicroBatcher, estimate_cost
 from rag_core.engines._torch import Precision
 from rag_core.rerankers._base import BaseReranker, DocumentScores, sigmoid
+from rag_core.rerankers._fusion import FusionMethod
 
 __all__ = ["DEFAULT_MODEL", "CrossEncoderReranker"]
 
@@ -47,16 +48,20 @@ class CrossEncoderReranker(BaseReranker):
         device: str | None = None,
         *,
         backend: Backend = "auto",
-        quantize: Quantization = "none",
+        quantize: Quantization = "auto",
         long_documents: LongDocumentMode = "chunk",
+        max_windows: int | None = None,
         max_batch_tokens: int = 8192,
         precision: Precision = "auto",
         threads: int | None = None,
         revision: str | None = None,
         microbatch_wait_ms: float = 2.0,
+        max_queue_tokens: int | None = None,
+        fusion: FusionMethod = "none",
+        fusion_weight: float = 0.3,
         engine: ScoringEngine | None = None,
     ) -> None:
-        super().__init__(top_n=top_n)
+        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight)
         if batch_size < 1:
             from rag_core._errors import InvalidInputError
 
@@ -70,12 +75,35 @@ class CrossEncoderReranker(BaseReranker):
             max_length=max_length,
             max_batch_tokens=max_batch_tokens,
             long_documents=long_documents,
+            max_windows=max_windows,
             precision=precision,
             threads=threads,
             revision=revision,
         )
         self.batch_size = batch_size
-        self._batcher = MicroBatcher(self.engine, wait_ms=microbatch_wait_ms)
+        self.max_windows = max_windows
+        self._batcher = MicroBatcher(
+            self.engine, wait_ms=microbatch_wait_ms, max_queue_cost=max_queue_tokens, cost=self._pair_costs
+        )
+
+    def _pair_costs(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Estimated tokens per pair, capped at what its windows can hold."""
+        length = getattr(self.engine, "max_length", None)
+        cap = None if length is None or self.max_windows is None else int(length) * self.max_windows
+        return [estimate_cost([pair], max_pair_cost=cap) for pair in pairs]
+
+    def estimate_cost(self, query: str, texts: Sequence[str]) -> int:
+        return sum(self._pair_costs([(query, t) for t in texts]))
+
+    def count_tokens(self, query: str, texts: Sequence[str]) -> int:
+        tokenizer = getattr(self.engine, "tokenizer", None)
+        if tokenizer is None:
+            return self.estimate_cost(query, texts)
+        return int(tokenizer.count_tokens([(query, t) for t in texts]))
+
+    @property
+    def pending_cost(self) -> int:
+        return self._batcher.pending_cost
 
     @property
     def model_name(self) -> str:
@@ -88,8 +116,10 @@ class CrossEncoderReranker(BaseReranker):
     def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
         return self._to_scores(self._batcher.score([(query, doc.page_content) for doc in documents]))
 
-    async def _score_documents_async(self, query: str, documents: Sequence[Document]) -> DocumentScores:
-        future = self._batcher.submit([(query, doc.page_content) for doc in documents])
+    async def _score_documents_async(
+        self, query: str, documents: Sequence[Document], *, deadline: float | None = None
+    ) -> DocumentScores:
+        future = self._batcher.submit([(query, doc.page_content) for doc in documents], deadline=deadline)
         return self._to_scores(await asyncio.wrap_future(future))
 
     @staticmethod

@@ -69,13 +69,13 @@ class RerankerFactory:
         try:
             return RerankerFactory.create_sync(settings.reranker_type, config)
         except ModelLoadError as exc:
-            fallback = settings.reranker_fallback_model.strip()
+            fallback = (settings.reranker_fallback_model or "").strip()
             if not fallback:
                 raise
             logger.warning(
                 "RERANKER FALLBACK: %s could not be loaded (%s). Using the offline fallback %s instead; "
-                "rankings will differ from the configured model. Set RERANKER_FALLBACK_MODEL= (empty) to "
-                "fail instead.",
+                "rankings will differ from the configured model. Set RERANKER_FALLBACK_MODEL=none (or empty) "
+                "to fail instead.",
                 settings.reranker_model,
                 exc.reason,
                 fallback,

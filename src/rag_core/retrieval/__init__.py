@@ -5,6 +5,16 @@ from __future__ import annotations
 from rag_core.retrieval._analysis import Analyzer
 from rag_core.retrieval._bm25 import BM25Retriever
 from rag_core.retrieval._chunking import split_text
+from rag_core.retrieval._expansion import (
+    CallableExpander,
+    CompositeExpander,
+    Expansion,
+    QueryExpander,
+    QueryExpansionError,
+    RM3Expander,
+    RocchioExpander,
+    build_expander,
+)
 from rag_core.retrieval._fusion import FusedItem, reciprocal_rank_fusion
 from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
 from rag_core.retrieval._index import SUPPORTED_SUFFIXES, DocumentIndex, IngestReport
@@ -19,15 +29,23 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "Analyzer",
     "BM25Retriever",
+    "CallableExpander",
+    "CompositeExpander",
     "DocumentIndex",
+    "Expansion",
     "FusedItem",
     "HybridRetriever",
     "InMemoryVectorStore",
     "IngestReport",
     "LangChainVectorStore",
+    "QueryExpander",
+    "QueryExpansionError",
+    "RM3Expander",
     "RetrieverMode",
+    "RocchioExpander",
     "VectorStore",
     "as_vector_store",
+    "build_expander",
     "reciprocal_rank_fusion",
     "split_text",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,30 @@ class BM25Retriever:
                 continue
             out.append((self._docs[self._ids[int(position)]], float(score)))
         return out
+
+    def terms_of(self, doc_id: str) -> list[str]:
+        """The analysed terms of a document (empty when unknown)."""
+        return self._terms.get(doc_id, [])
+
+    def search_weighted(self, terms: Mapping[str, float], k: int = 10) -> list[tuple[Document, float]]:
+        """The ``k`` best documents for analysed ``terms`` with weights (an expanded query):
+        ``sum(weight * BM25(term, doc))``."""
+        if not self._docs or k < 1:
+            return []
+        if self._index is None:
+            self._build()
+        known = {t: w for t, w in terms.items() if t in self._vocab and w > 0}
+        if not known:
+            return []
+        scores = np.zeros(len(self._ids), dtype=np.float64)
+        for term, weight in known.items():
+            scores += weight * np.asarray(self._index.get_scores([term]), dtype=np.float64)
+        k = min(k, int(np.count_nonzero(scores > 0)))
+        if k == 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [(self._docs[self._ids[int(i)]], float(scores[i])) for i in top]
 
     def save(self, folder: str | Path) -> None:
         """Write the analysed terms (the index is rebuilt from them on load)."""

@@ -16,6 +16,7 @@ from rag_core._jsonl import iter_jsonl
 from rag_core.embeddings import Embedder
 from rag_core.retrieval._bm25 import BM25Retriever
 from rag_core.retrieval._chunking import split_text
+from rag_core.retrieval._expansion import QueryExpander
 from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
 from rag_core.retrieval._vector_store import InMemoryVectorStore
 
@@ -203,6 +204,14 @@ class DocumentIndex:
         return report
 
     def retriever(
-        self, *, mode: RetrieverMode = "hybrid", top_k: int = 20, depth: int = 100, rrf_k: int = 60
+        self,
+        *,
+        mode: RetrieverMode = "hybrid",
+        top_k: int = 20,
+        depth: int = 100,
+        rrf_k: int = 60,
+        expander: QueryExpander | None = None,
     ) -> HybridRetriever:
-        return HybridRetriever(self.vectors, top_k=top_k, bm25=self.bm25, mode=mode, depth=depth, rrf_k=rrf_k)
+        return HybridRetriever(
+            self.vectors, top_k=top_k, bm25=self.bm25, mode=mode, depth=depth, rrf_k=rrf_k, expander=expander
+        )

@@ -40,6 +40,27 @@ class VectorStore(ABC):
         """All documents, when the store can list them (needed to build BM25 beside it)."""
         raise NotImplementedError(f"{type(self).__name__} cannot list its documents")
 
+    def embed_query(self, query: str) -> np.ndarray:
+        """The query's vector, as the store's embedder makes it (query expansion needs it)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot embed a query")
+
+    def search_by_vector(self, vector: np.ndarray, k: int) -> list[tuple[Document, float]]:
+        """The ``k`` documents nearest to ``vector``, best first, with their similarity."""
+        raise NotImplementedError(f"{type(self).__name__} cannot search by vector")
+
+    def vectors_of(self, documents: Sequence[Document]) -> list[np.ndarray]:
+        """Vectors of ``documents``: stored ones where known, else freshly embedded."""
+        stored = self.get_vectors([str(d.id) for d in documents])
+        missing = [i for i, v in enumerate(stored) if v is None]
+        if missing:
+            fresh = self._embed_documents([documents[i].page_content for i in missing])
+            for i, vec in zip(missing, fresh, strict=True):
+                stored[i] = vec
+        return [np.asarray(v, dtype=np.float32) for v in stored if v is not None]
+
+    def _embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} cannot embed documents")
+
 
 class InMemoryVectorStore(VectorStore):
     """Exact inner-product search on a normalised float32 matrix.
@@ -112,6 +133,12 @@ class InMemoryVectorStore(VectorStore):
     def similarity_search_with_score(self, query: str, k: int = 4) -> list[tuple[Document, float]]:
         return self.search_by_vector(self.embedder.embed_query(query), k)
 
+    def embed_query(self, query: str) -> np.ndarray:
+        return np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+
+    def _embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self.embedder.embed_documents(list(texts))
+
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
         np.save(folder / "vectors.tmp.npy", self._matrix)
@@ -146,6 +173,35 @@ class LangChainVectorStore(VectorStore):
 
     def similarity_search_with_score(self, query: str, k: int = 4) -> list[tuple[Document, float]]:
         results = self.store.similarity_search_with_score(query, k=k)
+        out: list[tuple[Document, float]] = []
+        for position, (item, score) in enumerate(results):
+            doc = to_document(item, position)
+            if doc.id is None:
+                doc.id = str(doc.metadata.get("id", doc.key))
+            out.append((doc, float(score)))
+        return out
+
+    def embed_query(self, query: str) -> np.ndarray:
+        embeddings = getattr(self.store, "embeddings", None)
+        if embeddings is None:
+            return super().embed_query(query)
+        return np.asarray(embeddings.embed_query(query), dtype=np.float32)
+
+    def _embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        embeddings = getattr(self.store, "embeddings", None)
+        if embeddings is None:
+            return super()._embed_documents(texts)
+        return np.asarray(embeddings.embed_documents(list(texts)), dtype=np.float32)
+
+    def search_by_vector(self, vector: np.ndarray, k: int) -> list[tuple[Document, float]]:
+        search = getattr(self.store, "similarity_search_with_score_by_vector", None)
+        if callable(search):
+            results = list(search([float(x) for x in vector], k=k))
+        else:
+            plain = getattr(self.store, "similarity_search_by_vector", None)
+            if not callable(plain):
+                return super().search_by_vector(vector, k)
+            results = [(item, 1.0 / (n + 1)) for n, item in enumerate(plain([float(x) for x in vector], k=k))]
         out: list[tuple[Document, float]] = []
         for position, (item, score) in enumerate(results):
             doc = to_document(item, position)

@@ -8,6 +8,8 @@ from rag_core.training._examples import (
     groups_from_trec,
     read_training_jsonl,
     sample_group,
+    training_keys,
+    training_row,
     write_training_jsonl,
 )
 from rag_core.training._losses import LossName, compute_loss
@@ -24,5 +26,7 @@ __all__ = [
     "read_training_jsonl",
     "sample_group",
     "train_cross_encoder",
+    "training_keys",
+    "training_row",
     "write_training_jsonl",
 ]

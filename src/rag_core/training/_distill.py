@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from rag_core.retrieval import BM25Retriever, InMemoryVectorStore, reciprocal_ra
 from rag_core.training._examples import TrainingGroup, groups_from_trec
 from rag_core.training._teachers import TeacherSpec, combine
 
-__all__ = ["build_distillation_groups"]
+__all__ = ["build_distillation_groups", "iter_distillation_groups"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class _Scorers:
         return combine(parts)
 
 
-def build_distillation_groups(
+def iter_distillation_groups(
     *,
     teachers: Sequence[TeacherSpec],
     corpus: dict[str, str],
@@ -80,38 +81,50 @@ def build_distillation_groups(
     judged_runs: Sequence[Sequence[RankedList]] = (),
     qrels: Qrels | None = None,
     depth: int = 30,
+    judged_depth: int | None = None,
     embedder_factory: Callable[[str], Embedder],
+    skip: Collection[str] = (),
     progress: Progress | None = None,
-) -> list[TrainingGroup]:
-    """Teacher-scored groups for unjudged ``queries`` (candidates: BM25 and dense retrieval over
-    ``corpus``, RRF-fused, ``depth`` deep), plus the judged queries of ``judged_runs`` (all run
-    candidates, graded labels, teacher scores too). Groups list passages best-first by teacher."""
+) -> Iterator[tuple[str, TrainingGroup]]:
+    """Yield ``(key, group)``: teacher-scored groups for the judged queries of ``judged_runs``
+    (their run candidates, at most ``judged_depth`` of them, graded labels and teacher scores;
+    key ``judged:QID``), then for the unjudged ``queries`` (candidates: BM25 and dense retrieval
+    over ``corpus``, RRF-fused, ``depth`` deep; key = the query's key). Keys in ``skip`` are
+    passed over without scoring, so an interrupted job resumes where it stopped. Unjudged
+    groups list passages best-first by teacher."""
     logger.info(
         "building distillation data: %d queries, %d passages, teachers %s",
         len(queries),
         len(corpus),
         ", ".join(f"{t.kind}:{t.model or ''}={t.weight}" for t in teachers),
     )
+    judged = groups_from_trec(judged_runs, qrels or {}, with_qids=True) if judged_runs else []
+    todo_judged = [(f"judged:{qid}", g) for qid, g in judged if f"judged:{qid}" not in skip]
+    todo_queries = [(k, q) for k, q in queries.items() if k not in skip]
+    total = len(judged) + len(queries)
+    done = total - len(todo_judged) - len(todo_queries)
+    if not todo_judged and not todo_queries:
+        return
     documents = [Document(text, id=doc_id) for doc_id, text in corpus.items()]
     bm25 = BM25Retriever.from_documents(documents)
     models = {t.model or "builtin:all-MiniLM-L6-v2" for t in teachers if t.kind == "bi"}
     embedders = {m: embedder_factory(m) for m in models}
     retrieval_model = "builtin:all-MiniLM-L6-v2"
-    if retrieval_model not in embedders:
+    if todo_queries and retrieval_model not in embedders:
         embedders[retrieval_model] = embedder_factory(retrieval_model)
     scorers = _Scorers(teachers, corpus, embedders, bm25, None)
-    logger.info("embedding the corpus for dense candidates")
-    ids = list(corpus)
-    matrix = scorers.vectors(retrieval_model, ids)
-    store = InMemoryVectorStore(embedders[retrieval_model])
-    store.add_documents(documents, matrix)
-
-    groups: list[TrainingGroup] = []
-    judged = groups_from_trec(judged_runs, qrels or {}) if judged_runs else []
-    total = len(judged) + len(queries)
-    done = 0
+    store = None
+    if todo_queries:
+        logger.info("embedding the corpus for dense candidates")
+        matrix = scorers.vectors(retrieval_model, list(corpus))
+        store = InMemoryVectorStore(embedders[retrieval_model])
+        store.add_documents(documents, matrix)
     text_to_id = {text: doc_id for doc_id, text in corpus.items()}
-    for group in judged:
+    for key, full in todo_judged:
+        group = full
+        if judged_depth is not None:
+            labels = None if full.labels is None else full.labels[:judged_depth]
+            group = TrainingGroup(full.query, full.passages[:judged_depth], labels)
         cand_ids = [text_to_id.get(p) for p in group.passages]
         if any(c is None for c in cand_ids):  # passages outside the corpus: score by text
             extra = {f"judged:{n}": p for n, p in enumerate(group.passages) if text_to_id.get(p) is None}
@@ -119,23 +132,28 @@ def build_distillation_groups(
             text_to_id.update({p: k for k, p in extra.items()})
             cand_ids = [text_to_id[p] for p in group.passages]
         scores = scorers.score(group.query, [str(c) for c in cand_ids])
-        groups.append(group._replace(teacher=[float(s) for s in scores]))
         done += 1
         if progress:
             progress(done, total)
-    for query in queries.values():
+        yield key, group._replace(teacher=[float(s) for s in scores])
+    for key, query in todo_queries:
+        assert store is not None
         dense = [d.id for d, _ in store.similarity_search_with_score(query, depth)]
         sparse = [d.id for d, _ in bm25.search(query, depth)]
         fused = reciprocal_rank_fusion({"vector": [str(d) for d in dense], "bm25": [str(d) for d in sparse]})
         cand = [item.key for item in fused[:depth]]
+        done += 1
         if len(cand) < 4:
-            done += 1
             continue
         scores = scorers.score(query, cand)
         order = np.argsort(-scores, kind="stable")
-        groups.append(TrainingGroup(query, [corpus[cand[i]] for i in order], None, [float(scores[i]) for i in order]))
-        done += 1
         if progress:
             progress(done, total)
-    logger.info("built %d groups (%d judged)", len(groups), len(judged))
+        yield key, TrainingGroup(query, [corpus[cand[i]] for i in order], None, [float(scores[i]) for i in order])
+
+
+def build_distillation_groups(**kwargs: Any) -> list[TrainingGroup]:
+    """All of :func:`iter_distillation_groups` as a list (same keyword arguments)."""
+    groups = [group for _, group in iter_distillation_groups(**kwargs)]
+    logger.info("built %d groups", len(groups))
     return groups

@@ -7,7 +7,7 @@ import random
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 from rag_core._errors import InvalidInputError
 from rag_core._jsonl import iter_jsonl
@@ -19,6 +19,8 @@ __all__ = [
     "groups_from_trec",
     "read_training_jsonl",
     "sample_group",
+    "training_keys",
+    "training_row",
     "write_training_jsonl",
 ]
 
@@ -88,24 +90,65 @@ def read_training_jsonl(path: str | Path) -> list[TrainingGroup]:
     return groups
 
 
+def training_row(group: TrainingGroup, key: str | None = None) -> dict[str, object]:
+    """The JSONL object of a group (``key`` identifies it for resuming a labelling job)."""
+    row: dict[str, object] = {} if key is None else {"key": key}
+    row.update({"query": group.query, "passages": group.passages})
+    if group.labels is not None:
+        row["labels"] = group.labels
+    if group.teacher is not None:
+        row["teacher"] = [round(float(t), 5) for t in group.teacher]
+    return row
+
+
 def write_training_jsonl(groups: Iterable[TrainingGroup], path: str | Path) -> int:
     count = 0
     with Path(path).open("w", encoding="utf-8") as handle:
         for group in groups:
-            row: dict[str, object] = {"query": group.query, "passages": group.passages}
-            if group.labels is not None:
-                row["labels"] = group.labels
-            if group.teacher is not None:
-                row["teacher"] = [round(float(t), 5) for t in group.teacher]
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(training_row(group), ensure_ascii=False) + "\n")
             count += 1
     return count
 
 
-def groups_from_trec(runs: Sequence[Sequence[RankedList]], qrels: Qrels) -> list[TrainingGroup]:
+def training_keys(path: str | Path) -> set[str]:
+    """The ``key`` of every complete line of a (possibly interrupted) training JSONL file; a
+    torn last line is cut off so that appending continues cleanly."""
+    path = Path(path)
+    if not path.is_file():
+        return set()
+    keys: set[str] = set()
+    good = 0
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                row = json.loads(raw)
+            except ValueError:
+                break
+            if not raw.endswith(b"\n"):
+                break
+            if isinstance(row, dict) and isinstance(row.get("key"), str):
+                keys.add(row["key"])
+            good += len(raw)
+    if good < path.stat().st_size:
+        with path.open("r+b") as handle:
+            handle.truncate(good)
+    return keys
+
+
+@overload
+def groups_from_trec(
+    runs: Sequence[Sequence[RankedList]], qrels: Qrels, *, with_qids: Literal[False] = False
+) -> list[TrainingGroup]: ...
+@overload
+def groups_from_trec(
+    runs: Sequence[Sequence[RankedList]], qrels: Qrels, *, with_qids: Literal[True]
+) -> list[tuple[str, TrainingGroup]]: ...
+def groups_from_trec(
+    runs: Sequence[Sequence[RankedList]], qrels: Qrels, *, with_qids: bool = False
+) -> list[TrainingGroup] | list[tuple[str, TrainingGroup]]:
     """One group per judged query: the union of the runs' candidates (interleaved by rank, so
     the front of the list holds every run's top hits: the hard negatives), with graded labels
-    (None for unjudged passages)."""
+    (None for unjudged passages). ``with_qids``: ``(qid, group)`` pairs."""
     by_query: dict[str, tuple[str, dict[str, str], list[str]]] = {}
     for run in runs:
         for ranked in run:
@@ -125,13 +168,12 @@ def groups_from_trec(runs: Sequence[Sequence[RankedList]], qrels: Qrels) -> list
                     if docid not in seen:
                         seen.add(docid)
                         order.append(docid)
-    groups: list[TrainingGroup] = []
+    pairs: list[tuple[str, TrainingGroup]] = []
     for qid, (query, texts, order) in by_query.items():
         judged = qrels[qid]
-        groups.append(
-            TrainingGroup(query, [texts[d] for d in order], [float(judged[d]) if d in judged else None for d in order])
-        )
-    return groups
+        labels: list[float | None] = [float(judged[d]) if d in judged else None for d in order]
+        pairs.append((qid, TrainingGroup(query, [texts[d] for d in order], labels)))
+    return pairs if with_qids else [group for _, group in pairs]
 
 
 def sample_group(

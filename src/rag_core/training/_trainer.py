@@ -54,6 +54,7 @@ class TrainConfig:
     log_steps: int = 25
     max_steps: int | None = None
     save_dtype: str = "float32"
+    freeze_embeddings: bool = False
     sources: list[str] = field(default_factory=list)
     command: str = ""
 
@@ -205,9 +206,13 @@ def train_cross_encoder(
     model = AutoModelForSequenceClassification.from_pretrained(str(source), num_labels=1, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     model.train()
+    if config.freeze_embeddings:  # the word embeddings are most of a small model's weights; keep the teacher's
+        for parameter in model.get_input_embeddings().parameters():
+            parameter.requires_grad_(False)
     head_names = ("classifier.", "pooler.")
-    head = [p for n, p in model.named_parameters() if any(h in n for h in head_names)]
-    body = [p for n, p in model.named_parameters() if not any(h in n for h in head_names)]
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    head = [p for n, p in trainable if any(h in n for h in head_names)]
+    body = [p for n, p in trainable if not any(h in n for h in head_names)]
     param_groups: list[dict[str, Any]] = [
         {"params": body},
         {"params": head, "lr": config.head_learning_rate or config.learning_rate},

@@ -122,3 +122,24 @@ def test_bi_encoder_reranker_ranks_by_meaning():
     assert result[0].page_content.startswith("A dog")
     assert 0.0 <= result[1].score <= result[0].score <= 1.0
     assert result[0].metadata["rerank_raw_score"] == pytest.approx(2 * result[0].score - 1)
+
+
+@pytest.mark.parametrize("value", ["", "none", "None", "off"])
+def test_an_empty_or_none_fallback_from_the_environment_really_disables_it(monkeypatch, tmp_path, value):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("RERANKER_MODEL", "cross-encoder/ms-marco-MiniLM-L-6-v2")
+    monkeypatch.setenv("RERANKER_FALLBACK_MODEL", value)
+    settings = AppSettings()
+    assert settings.reranker_fallback_model is None
+    with pytest.raises(ModelLoadError):
+        RerankerFactory.create_from_settings_sync(settings)
+
+
+def test_remedies_fit_the_kind_of_model_name(tmp_path):
+    with pytest.raises(ModelLoadError) as local:
+        CrossEncoderReranker(str(tmp_path / "models" / "mine"), backend="torch")
+    assert "git clone" not in str(local.value) and "Check the path" in str(local.value)
+    with pytest.raises(ModelLoadError) as builtin:
+        CrossEncoderReranker("builtin:no-such-model", backend="torch")
+    assert "git clone" not in str(builtin.value) and "rag-rerank models" in str(builtin.value)
