@@ -49,7 +49,7 @@ def test_jina_client_and_usage(server, monkeypatch):
 
     monkeypatch.setattr(jina, "API_BASE", server.url)
     results = jina.rerank(QUERY, DOCS, api_key="unused", top_n=2)
-    assert [r["index"] for r in results][0] == 1 and len(results) == 2
+    assert results[0]["index"] == 1 and len(results) == 2
     body = httpx.post(f"{server.url}/v1/rerank", json={"query": QUERY, "documents": DOCS, "model": "jina-reranker-v2"})
     usage = body.json()["usage"]
     assert usage["total_tokens"] == usage["prompt_tokens"] > 3 * 5  # three pairs of query + passage tokens
