@@ -54,6 +54,9 @@ class AppSettings(BaseSettings):
     reranker_threads: Positive | None = None
     reranker_microbatch_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0
     reranker_fallback_model: str | None = "builtin:offline-default"
+    reranker_url: str | None = None
+    reranker_api_key: SecretStr | None = None
+    reranker_retries: Annotated[int, Field(ge=0, le=10)] = 2
     reranker_max_windows: Positive = 8
     reranker_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
     reranker_max_queue_tokens: Positive = 200_000
@@ -159,6 +162,17 @@ class AppSettings(BaseSettings):
                 "threads": self.reranker_threads,
                 "microbatch_wait_ms": self.reranker_microbatch_wait_ms,
                 "max_queue_tokens": self.reranker_max_queue_tokens,
+                "fusion": self.reranker_fusion,
+                "fusion_weight": self.reranker_fusion_weight,
+            }
+        if self.reranker_type == "remote":
+            return {
+                "model_name": self.reranker_model,
+                "top_n": self.reranker_top_n,
+                "url": self.reranker_url,
+                "api_key": self.reranker_api_key.get_secret_value() if self.reranker_api_key else None,
+                "timeout_s": self.reranker_timeout_s,
+                "retries": self.reranker_retries,
                 "fusion": self.reranker_fusion,
                 "fusion_weight": self.reranker_fusion_weight,
             }

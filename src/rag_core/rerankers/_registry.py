@@ -30,6 +30,11 @@ _REGISTRY: dict[str, RerankerEntry] = {
         None,
         "cosine similarity of sentence embeddings",
     ),
+    "remote": RerankerEntry(
+        "rag_core.rerankers._remote:RemoteReranker",
+        None,
+        "any Cohere-compatible /v1/rerank over HTTP (RERANKER_URL): ours, Cohere, Jina, a Ray Serve deployment",
+    ),
 }
 
 
