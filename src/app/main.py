@@ -19,7 +19,7 @@ from app.pages import install_pages
 from app.routes import router
 from app.services import Services, build_cache
 from rag_core.rerankers import BaseReranker, BiEncoderReranker, RerankerFactory
-from rag_core.retrieval import DocumentIndex
+from rag_core.retrieval import SearchIndex
 from shared_config.settings import AppSettings
 
 __all__ = ["create_app"]
@@ -58,11 +58,11 @@ class RequestMetricsMiddleware:
             ).observe(time.perf_counter() - started)
 
 
-def _open_index(settings: AppSettings) -> DocumentIndex:
+def _open_index(settings: AppSettings) -> SearchIndex:
     from rag_core.demo import ensure_demo_index
     from rag_core.embeddings import load_embedder
 
-    index = DocumentIndex.open(settings.index_dir, load_embedder(settings.embedding_model))
+    index: SearchIndex = settings.open_index(load_embedder(settings.embedding_model))
     if settings.index_name == "demo":
         ensure_demo_index(index)
     return index
@@ -72,7 +72,7 @@ def create_app(
     settings: AppSettings | None = None,
     *,
     reranker: BaseReranker | None = _UNSET,
-    index: DocumentIndex | None = _UNSET,
+    index: SearchIndex | None = _UNSET,
 ) -> FastAPI:
     """Build the app. ``reranker`` and ``index`` default to what ``settings`` describe (loaded
     at start-up); pass objects to serve those instead."""
@@ -109,7 +109,7 @@ def create_app(
                 rrf_k=settings.rrf_k,
                 expander=settings.query_expander(),
             )
-            await asyncio.to_thread(services.index.bm25.search, "warm up", 1)
+            await asyncio.to_thread(services.index.warm_up)
         services.cache = build_cache(settings)
         metrics.reranker_ready.set(1 if services.reranker is not None else 0)
         metrics.reranker_fallback.set(1 if services.reranker is not None and services.reranker.fallback_from else 0)

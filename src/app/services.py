@@ -12,7 +12,7 @@ from app.cache import CachedRanking, MemoryCache, RedisCache, RerankCache, cache
 from app.metrics import ServiceMetrics
 from rag_core import Document, RagRerankError
 from rag_core.rerankers import BaseReranker
-from rag_core.retrieval import DocumentIndex, HybridRetriever
+from rag_core.retrieval import HybridRetriever, SearchIndex
 from shared_config.settings import AppSettings
 
 __all__ = ["RerankOutcome", "Services", "build_cache", "rerank_with_cache"]
@@ -26,7 +26,7 @@ class Services:
     metrics: ServiceMetrics
     reranker: BaseReranker | None = None
     reranker_error: str | None = None
-    index: DocumentIndex | None = None
+    index: SearchIndex | None = None
     retriever: HybridRetriever | None = None
     index_error: str | None = None
     cache: RerankCache | None = None

@@ -12,7 +12,7 @@ import platform
 from collections.abc import Callable
 
 from rag_core._documents import Document
-from rag_core.retrieval import DocumentIndex, split_text
+from rag_core.retrieval import SearchIndex, split_text
 
 __all__ = ["DEMO_QUERIES", "DEMO_SOURCE", "demo_documents", "ensure_demo_index"]
 
@@ -43,7 +43,7 @@ def demo_documents(max_units: int = 150, overlap: int = 30) -> list[Document]:
     return docs
 
 
-def ensure_demo_index(index: DocumentIndex, progress: Callable[[str, int, int], None] | None = None) -> bool:
+def ensure_demo_index(index: SearchIndex, progress: Callable[[str, int, int], None] | None = None) -> bool:
     """Index the demo corpus into ``index`` unless it is there already; True when it indexed."""
     if DEMO_SOURCE in index.files:
         return False

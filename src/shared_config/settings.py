@@ -87,6 +87,9 @@ class AppSettings(BaseSettings):
     # -- storage and service -----------------------------------------------------------------
     rag_rerank_home: Path = Path(".rag-rerank")
     index_name: str = "demo"
+    index_uri: str | None = None
+    milvus_token: SecretStr | None = None
+    milvus_collection: str | None = None
     host: str = "127.0.0.1"
     port: Annotated[int, Field(gt=0, lt=65536)] = 8000
     api_key: SecretStr | None = None
@@ -132,6 +135,23 @@ class AppSettings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.rag_rerank_home / "indexes" / self.index_name
+
+    def open_index(self, embedder: Any) -> Any:
+        """The search index these settings name (``INDEX_URI``: embedded folder or Milvus)."""
+        from rag_core.retrieval import open_search_index
+
+        collection = self.milvus_collection or "rag_rerank_" + "".join(
+            c if c.isalnum() else "_" for c in self.index_name
+        )
+        token = self.milvus_token.get_secret_value() if self.milvus_token else None
+        return open_search_index(self.index_dir, embedder, uri=self.index_uri, collection=collection, token=token)
+
+    @field_validator("index_uri")
+    @classmethod
+    def _index_uri(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("milvus:///", "http://", "https://")):
+            raise ValueError("must be empty (embedded index), milvus:///abs/path/data.db or http(s)://host:port")
+        return value
 
     def query_expander(self) -> Any:
         """The ``QUERY_EXPANSION`` expander (None for ``none``)."""

@@ -99,12 +99,13 @@ def eval_retrieval(
     index = DocumentIndex.open(settings.rag_rerank_home / "indexes" / f"eval-{digest}", embedder)
     started = time.perf_counter()
     if len(index) != len(corpus):
-        docs = [Document(text, id=docid) for docid, text in corpus.items() if docid not in index.documents]
+        known = index.contains(list(corpus))
+        docs = [Document(text, id=docid) for docid, text in corpus.items() if docid not in known]
         with progress_bar() as bar:
             task = bar.add_task(f"indexing {len(corpus)} passages", total=len(docs))
             index.add_documents(docs, progress=lambda _s, done, total: bar.update(task, completed=done))
         index.save()
-    index.bm25.search("warm up", 1)  # build the BM25 matrix outside the query timings
+    index.warm_up()  # build lazy structures (the BM25 matrix) outside the query timings
     index_seconds = time.perf_counter() - started
     metrics = MetricSet(k=10, recall_k=depth, rel_level=rel_level)
     judged = {q: judgments[q] for q in qids}

@@ -18,12 +18,11 @@ def open_index(name: str | None = None, *, demo: bool = False) -> Any:
     """The named index (settings' INDEX_NAME by default); the demo corpus is added when asked."""
     from rag_core.demo import ensure_demo_index
     from rag_core.embeddings import load_embedder
-    from rag_core.retrieval import DocumentIndex
     from shared_config.settings import AppSettings
 
     overrides: dict[str, Any] = {"index_name": name} if name else {}
     settings = AppSettings(**overrides)
-    index = DocumentIndex.open(settings.index_dir, load_embedder(settings.embedding_model))
+    index = settings.open_index(load_embedder(settings.embedding_model))
     if demo:
         with progress_bar() as bar:
             task = bar.add_task("indexing demo corpus", total=None)

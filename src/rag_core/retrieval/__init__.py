@@ -17,7 +17,7 @@ from rag_core.retrieval._expansion import (
 )
 from rag_core.retrieval._fusion import FusedItem, reciprocal_rank_fusion
 from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
-from rag_core.retrieval._index import SUPPORTED_SUFFIXES, DocumentIndex, IngestReport
+from rag_core.retrieval._index import SUPPORTED_SUFFIXES, DocumentIndex, IngestReport, SearchIndex, open_search_index
 from rag_core.retrieval._vector_store import (
     InMemoryVectorStore,
     LangChainVectorStore,
@@ -43,9 +43,19 @@ __all__ = [
     "RM3Expander",
     "RetrieverMode",
     "RocchioExpander",
+    "SearchIndex",
     "VectorStore",
     "as_vector_store",
     "build_expander",
+    "open_search_index",
     "reciprocal_rank_fusion",
     "split_text",
 ]
+
+
+def __getattr__(name: str) -> object:  # the Milvus classes load pymilvus only when asked for
+    if name in ("MilvusIndex", "MilvusRetriever", "MilvusVectorStore"):
+        from rag_core.retrieval import _milvus
+
+        return getattr(_milvus, name)
+    raise AttributeError(name)

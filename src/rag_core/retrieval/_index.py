@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,9 @@ from rag_core.retrieval._bm25 import BM25Retriever
 from rag_core.retrieval._chunking import split_text
 from rag_core.retrieval._expansion import QueryExpander
 from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
-from rag_core.retrieval._vector_store import InMemoryVectorStore
+from rag_core.retrieval._vector_store import InMemoryVectorStore, VectorStore
 
-__all__ = ["SUPPORTED_SUFFIXES", "DocumentIndex", "IngestReport"]
+__all__ = ["SUPPORTED_SUFFIXES", "DocumentIndex", "IngestReport", "SearchIndex", "open_search_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,101 +64,60 @@ def _passages_of(path: Path, source: str, max_units: int, overlap: int) -> list[
     ]
 
 
-class DocumentIndex:
-    """Documents, their BM25 terms and their embeddings, saved together in ``folder``.
+class SearchIndex(ABC):
+    """What a persistent, incremental index offers, whatever stores it (the embedded folder of
+    :class:`DocumentIndex`, or Milvus: :class:`~rag_core.retrieval.MilvusIndex`).
 
     Ingesting is incremental: a file whose content hash is unchanged is skipped; a changed file
-    has its old passages replaced. ``retriever()`` gives a :class:`HybridRetriever` over it.
+    has its old passages replaced. ``files`` records each ingested file (source, hash, passage ids).
     """
 
-    def __init__(self, folder: str | Path, embedder: Embedder, *, max_units: int = 200, overlap: int = 40) -> None:
-        self.folder = Path(folder)
-        self.embedder = embedder
-        self.max_units = max_units
-        self.overlap = overlap
-        self.bm25 = BM25Retriever()
-        self.vectors = InMemoryVectorStore(embedder)
-        self.files: dict[str, dict[str, Any]] = {}
-        self.documents: dict[str, Document] = {}
+    embedder: Embedder
+    max_units: int = 200
+    overlap: int = 40
+    files: dict[str, dict[str, Any]]
 
-    # -- persistence ----------------------------------------------------------------------------
-    @classmethod
-    def open(cls, folder: str | Path, embedder: Embedder, **kwargs: int) -> DocumentIndex:
-        """Open the index in ``folder`` (an empty index when the folder holds none)."""
-        index = cls(folder, embedder, **kwargs)
-        manifest = index.folder / "manifest.json"
-        if not manifest.is_file():
-            return index
-        meta = json.loads(manifest.read_text(encoding="utf-8"))
-        if meta.get("embedding_model") != embedder.model_name:
-            raise InvalidInputError(
-                f"index {index.folder} was built with {meta.get('embedding_model')}, not {embedder.model_name}; "
-                "use the same EMBEDDING_MODEL or re-index into a new folder"
-            )
-        index.files = meta.get("files", {})
-        with (index.folder / "documents.jsonl").open(encoding="utf-8") as handle:
-            for line in handle:
-                row = json.loads(line)
-                index.documents[row["id"]] = Document(row["text"], row.get("metadata", {}), id=row["id"])
-        index.bm25.load_terms(index.folder, index.documents)
-        index.vectors.load(index.folder, index.documents)
-        missing = [d for i, d in index.documents.items() if i not in set(index.vectors._position)]
-        if missing:
-            index.vectors.add_documents(missing)
-        logger.info("opened index %s: %d passages from %d files", index.folder, len(index.documents), len(index.files))
-        return index
-
-    def save(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / "documents.jsonl.tmp"
-        with tmp.open("w", encoding="utf-8") as handle:
-            for doc in self.documents.values():
-                handle.write(
-                    json.dumps({"id": doc.id, "text": doc.page_content, "metadata": doc.metadata}, ensure_ascii=False)
-                    + "\n"
-                )
-        tmp.replace(self.folder / "documents.jsonl")
-        self.bm25.save(self.folder)
-        self.vectors.save(self.folder)
-        manifest = {
-            "version": FORMAT_VERSION,
-            "embedding_model": self.embedder.model_name,
-            "dimension": self.embedder.dimension,
-            "saved": time.time(),
-            "files": self.files,
-            "passages": len(self.documents),
-        }
-        (self.folder / "manifest.json.tmp").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        (self.folder / "manifest.json.tmp").replace(self.folder / "manifest.json")
-
-    def __len__(self) -> int:
-        return len(self.documents)
-
-    # -- ingest ---------------------------------------------------------------------------------
+    @abstractmethod
     def add_documents(self, documents: Sequence[Document], *, progress: Progress | None = None) -> int:
         """Add (or replace, by id) documents; they are embedded in batches."""
-        if not documents:
-            return 0
-        if any(d.id is None for d in documents):
-            raise InvalidInputError("indexed documents need ids")
-        batch = 256
-        for start in range(0, len(documents), batch):
-            chunk = documents[start : start + batch]
-            self.vectors.add_documents(chunk)
-            if progress:
-                progress("embedding", min(start + batch, len(documents)), len(documents))
-        self.bm25.add(documents)
-        for doc in documents:
-            self.documents[str(doc.id)] = doc
-        return len(documents)
 
+    @abstractmethod
     def remove(self, ids: Iterable[str]) -> int:
-        ids = [i for i in ids if i in self.documents]
-        self.vectors.delete(ids)
-        self.bm25.delete(ids)
-        for i in ids:
-            del self.documents[i]
-        return len(ids)
+        """Remove passages by id; returns how many there were."""
+
+    @abstractmethod
+    def save(self) -> None:
+        """Make what was added durable (and the ``files`` record with it)."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def contains(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that the index holds."""
+
+    @abstractmethod
+    def retriever(
+        self,
+        *,
+        mode: RetrieverMode = "hybrid",
+        top_k: int = 20,
+        depth: int = 100,
+        rrf_k: int = 60,
+        expander: QueryExpander | None = None,
+    ) -> HybridRetriever:
+        """A retriever over this index."""
+
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Build lazy search structures now, so the first query does not pay for them."""
+
+    @property
+    def vectors(self) -> VectorStore | None:
+        """The dense vectors as a store (a bi-encoder reranker reuses them), when available."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": type(self).__name__, "passages": len(self)}
 
     @staticmethod
     def expand(paths: Iterable[str | Path]) -> list[Path]:
@@ -200,8 +160,118 @@ class DocumentIndex:
         report["passages_added"] = self.add_documents(pending, progress=progress)
         if report["added"] or report["changed"]:
             self.save()
-        logger.info("ingest %s: %s", self.folder, dict(report))
+        logger.info("ingest %s: %s", self, dict(report))
         return report
+
+
+class DocumentIndex(SearchIndex):
+    """Documents, their BM25 terms and their embeddings, saved together in ``folder`` (the
+    embedded default). ``retriever()`` gives a :class:`HybridRetriever` over it."""
+
+    def __init__(self, folder: str | Path, embedder: Embedder, *, max_units: int = 200, overlap: int = 40) -> None:
+        self.folder = Path(folder)
+        self.embedder = embedder
+        self.max_units = max_units
+        self.overlap = overlap
+        self.bm25 = BM25Retriever()
+        self.store = InMemoryVectorStore(embedder)
+        self.files: dict[str, dict[str, Any]] = {}
+        self.documents: dict[str, Document] = {}
+
+    # -- persistence ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, folder: str | Path, embedder: Embedder, **kwargs: int) -> DocumentIndex:
+        """Open the index in ``folder`` (an empty index when the folder holds none)."""
+        index = cls(folder, embedder, **kwargs)
+        manifest = index.folder / "manifest.json"
+        if not manifest.is_file():
+            return index
+        meta = json.loads(manifest.read_text(encoding="utf-8"))
+        if meta.get("embedding_model") != embedder.model_name:
+            raise InvalidInputError(
+                f"index {index.folder} was built with {meta.get('embedding_model')}, not {embedder.model_name}; "
+                "use the same EMBEDDING_MODEL or re-index into a new folder"
+            )
+        index.files = meta.get("files", {})
+        with (index.folder / "documents.jsonl").open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                index.documents[row["id"]] = Document(row["text"], row.get("metadata", {}), id=row["id"])
+        index.bm25.load_terms(index.folder, index.documents)
+        index.store.load(index.folder, index.documents)
+        missing = [d for i, d in index.documents.items() if i not in set(index.store._position)]
+        if missing:
+            index.store.add_documents(missing)
+        logger.info("opened index %s: %d passages from %d files", index.folder, len(index.documents), len(index.files))
+        return index
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "documents.jsonl.tmp"
+        with tmp.open("w", encoding="utf-8") as handle:
+            for doc in self.documents.values():
+                handle.write(
+                    json.dumps({"id": doc.id, "text": doc.page_content, "metadata": doc.metadata}, ensure_ascii=False)
+                    + "\n"
+                )
+        tmp.replace(self.folder / "documents.jsonl")
+        self.bm25.save(self.folder)
+        self.store.save(self.folder)
+        manifest = {
+            "version": FORMAT_VERSION,
+            "embedding_model": self.embedder.model_name,
+            "dimension": self.embedder.dimension,
+            "saved": time.time(),
+            "files": self.files,
+            "passages": len(self.documents),
+        }
+        (self.folder / "manifest.json.tmp").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        (self.folder / "manifest.json.tmp").replace(self.folder / "manifest.json")
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
+    # -- ingest ---------------------------------------------------------------------------------
+    def add_documents(self, documents: Sequence[Document], *, progress: Progress | None = None) -> int:
+        """Add (or replace, by id) documents; they are embedded in batches."""
+        if not documents:
+            return 0
+        if any(d.id is None for d in documents):
+            raise InvalidInputError("indexed documents need ids")
+        batch = 256
+        for start in range(0, len(documents), batch):
+            chunk = documents[start : start + batch]
+            self.store.add_documents(chunk)
+            if progress:
+                progress("embedding", min(start + batch, len(documents)), len(documents))
+        self.bm25.add(documents)
+        for doc in documents:
+            self.documents[str(doc.id)] = doc
+        return len(documents)
+
+    def remove(self, ids: Iterable[str]) -> int:
+        ids = [i for i in ids if i in self.documents]
+        self.store.delete(ids)
+        self.bm25.delete(ids)
+        for i in ids:
+            del self.documents[i]
+        return len(ids)
+
+    def contains(self, ids: Sequence[str]) -> set[str]:
+        return {i for i in ids if i in self.documents}
+
+    def warm_up(self) -> None:
+        self.bm25.search("warm up", 1)
+
+    @property
+    def vectors(self) -> InMemoryVectorStore:
+        return self.store
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "embedded", "folder": str(self.folder), "passages": len(self)}
+
+    def __str__(self) -> str:
+        return str(self.folder)
 
     def retriever(
         self,
@@ -213,5 +283,22 @@ class DocumentIndex:
         expander: QueryExpander | None = None,
     ) -> HybridRetriever:
         return HybridRetriever(
-            self.vectors, top_k=top_k, bm25=self.bm25, mode=mode, depth=depth, rrf_k=rrf_k, expander=expander
+            self.store, top_k=top_k, bm25=self.bm25, mode=mode, depth=depth, rrf_k=rrf_k, expander=expander
         )
+
+
+def open_search_index(
+    folder: str | Path,
+    embedder: Embedder,
+    *,
+    uri: str | None = None,
+    collection: str = "rag_rerank",
+    token: str | None = None,
+) -> SearchIndex:
+    """The index an ``INDEX_URI`` names: empty → the embedded :class:`DocumentIndex` in ``folder``;
+    ``milvus:///path`` or ``http(s)://host:port`` → a :class:`~rag_core.retrieval.MilvusIndex`."""
+    if uri:
+        from rag_core.retrieval._milvus import MilvusIndex
+
+        return MilvusIndex.open(uri, embedder, collection=collection, token=token)
+    return DocumentIndex.open(folder, embedder)
