@@ -15,10 +15,10 @@ import pytest
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip install 'rag-rerank[milvus]')")
 
-from rag_core import Document  # noqa: E402
-from rag_core.embeddings import load_embedder  # noqa: E402
-from rag_core.retrieval import open_search_index  # noqa: E402
-from shared_config.settings import AppSettings  # noqa: E402
+from rag_core import Document
+from rag_core.embeddings import load_embedder
+from rag_core.retrieval import open_search_index
+from shared_config.settings import AppSettings
 
 FIRST = {
     "python.md": "Use try and except to catch an exception. The finally clause runs clean-up code either way.\n",
