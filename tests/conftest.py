@@ -81,3 +81,19 @@ def tiny_reranker(tiny_model_dir: Path):
     reranker = CrossEncoderReranker(str(tiny_model_dir), backend="torch", top_n=5, batch_size=4)
     yield reranker
     reranker.close()
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the session (2 CPUs, no dashboard, sockets on loopback)."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private cluster: no token file
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # node address 127.0.0.1
+    # a busy 2-core machine starts Serve's proxy slowly: give it time instead of failing
+    os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
+    os.environ.setdefault("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "60")
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'rag-rerank[ray]')")
+    import logging
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    yield ray
+    ray.shutdown()

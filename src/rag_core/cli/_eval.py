@@ -87,6 +87,9 @@ def eval_command(
     fusion_grid: Annotated[
         bool, typer.Option(help="Also report rrf and interpolate at several weights, from the same scores.")
     ] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="Score the pairs on Ray Data (an actor pool).")] = False,
+    ray_address: Annotated[str | None, typer.Option(help="A running Ray cluster (default with --ray: local).")] = None,
+    ray_actors: Annotated[int, typer.Option(help="Scoring actors (--ray).")] = 2,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     log_level: Annotated[str, typer.Option()] = "WARNING",
 ) -> None:
@@ -129,6 +132,7 @@ def eval_command(
             progress=lambda done, total: bar.update(task, completed=done),
             fusion=cast(FusionMethod, method),
             fusion_weight=weight,
+            pair_scorer=_ray_scorer(reranker, settings, ray_address, ray_actors) if ray or ray_address else None,
         )
     before = evaluate_run(judgments, before_run, metrics)
     after = evaluate_run(judgments, reranked.run, metrics)
@@ -181,3 +185,25 @@ def eval_command(
     if "fusion_grid" in report:
         cells = [f"{name} {value:.4f}" for name, value in report["fusion_grid"].items() if name != "metric"]
         console.print(f"fusion grid (nDCG@{k}): " + " · ".join(cells))
+
+
+def _ray_scorer(reranker: Any, settings: Any, address: str | None, actors: int) -> Any:
+    """Bulk scoring of the reranker's model on Ray Data (cross-encoders only)."""
+    from rag_core.engines._ray_data import score_pairs_ray
+
+    if getattr(reranker, "engine", None) is None:
+        err_console.print("[red]--ray scores cross-encoder models only[/]")
+        raise typer.Exit(2)
+    options = {
+        "backend": settings.reranker_backend,
+        "quantize": settings.reranker_quantize,
+        "precision": settings.reranker_precision,
+        "max_length": settings.reranker_max_length,
+        "batch_size": settings.reranker_batch_size,
+    }
+    model = reranker.model_name
+
+    def score(pairs: list[tuple[str, str]]) -> Any:
+        return score_pairs_ray(model, pairs, actors=actors, engine_options=options, address=address)
+
+    return score

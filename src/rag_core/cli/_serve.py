@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -32,8 +33,17 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: PORT).")] = None,
     index: Annotated[str | None, typer.Option(help="Index name (default: INDEX_NAME; 'demo' is built in).")] = None,
     log_level: Annotated[str | None, typer.Option(help="Logging level (default: LOG_LEVEL).")] = None,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Serve on Ray Serve (the reranker as its own deployment).")
+    ] = False,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Address of a running Ray cluster (default with --ray: a local Ray).")
+    ] = None,
+    replicas: Annotated[int, typer.Option(help="Reranker replicas (--ray; the autoscaling minimum).")] = 1,
+    max_replicas: Annotated[int | None, typer.Option(help="Autoscaling maximum (--ray; default: --replicas).")] = None,
+    replica_cpus: Annotated[float, typer.Option(help="CPUs per reranker replica (--ray).")] = 1.0,
 ) -> None:
-    """Serve /query, /v1/rerank, /health, /ready, /metrics and /docs."""
+    """Serve /, /query, /v1/rerank, /rerank, /health, /ready, /metrics and /docs."""
     import uvicorn
 
     from app import create_app
@@ -58,4 +68,39 @@ def serve(
     key = settings.api_key.get_secret_value() if settings.api_key else None
     for line in curl_examples(base, key):
         console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
+    if ray or ray_address:
+        _serve_on_ray(settings, ray_address, replicas, max_replicas or replicas, replica_cpus, overrides)
+        return
     uvicorn.Server(uvicorn_config(create_app(settings), settings)).run()
+
+
+def _serve_on_ray(
+    settings: Any, address: str | None, replicas: int, max_replicas: int, cpus: float, overrides: dict[str, object]
+) -> None:
+    try:
+        import ray
+        from ray import serve
+
+        from app.ray_serve import build_app
+    except ImportError as exc:
+        console.print(f"[red]--ray needs Ray Serve: pip install 'rag-rerank[ray]' ({exc})[/]")
+        raise typer.Exit(2) from exc
+    if address is None:  # a private local Ray: no cluster token to share
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
+    serve.start(
+        http_options={"host": settings.host, "port": settings.port},
+        logging_config={"log_level": "WARNING", "enable_access_log": False},
+    )
+    args = {
+        "reranker_replicas": replicas,
+        "max_replicas": max_replicas,
+        "reranker_num_cpus": cpus,
+        **{k: str(v) for k, v in overrides.items() if k not in ("host", "port")},
+    }
+    console.print(f"Ray Serve: {replicas}-{max_replicas} reranker replica(s) x {cpus:g} CPU; Ctrl-C stops")
+    try:
+        serve.run(build_app(args), name="rag-rerank", route_prefix="/", blocking=True)
+    finally:
+        serve.shutdown()
+        ray.shutdown()

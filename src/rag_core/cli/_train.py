@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,6 +26,11 @@ def train_data(
     max_queries: Annotated[int | None, typer.Option(help="Use at most this many unjudged queries.")] = None,
     exclude_topics: Annotated[list[Path] | None, typer.Option(help="Topics files whose queries to leave out.")] = None,
     resume: Annotated[bool, typer.Option(help="Keep the groups already in --out and label only the rest.")] = True,
+    ray: Annotated[
+        bool, typer.Option("--ray", help="Label with a cross-encoder teacher on Ray Data (bulk, an actor pool).")
+    ] = False,
+    ray_address: Annotated[str | None, typer.Option(help="A running Ray cluster (default with --ray: local).")] = None,
+    ray_actors: Annotated[int, typer.Option(help="Teacher actors (--ray).")] = 2,
     seed: Annotated[int, typer.Option()] = 42,
     log_level: Annotated[str, typer.Option()] = "INFO",
 ) -> None:
@@ -68,6 +73,22 @@ def train_data(
     if not corpus:
         err_console.print("[red]--corpus-run is required (the passages to retrieve from)[/]")
         raise typer.Exit(2)
+    pair_scorer = None
+    if ray or ray_address:
+        if len(specs) != 1 or specs[0].kind != "ce":
+            err_console.print("[red]--ray labels with one cross-encoder teacher (--teacher ce:MODEL)[/]")
+            raise typer.Exit(2)
+        from rag_core.engines._ray_data import score_pairs_ray
+
+        teacher_model = str(specs[0].model)
+        weight = specs[0].weight
+
+        def pair_scorer(pairs: list[tuple[str, str]]) -> Any:
+            options = {"backend": "onnx"}
+            return weight * score_pairs_ray(
+                teacher_model, pairs, actors=ray_actors, engine_options=options, address=ray_address
+            )
+
     done = training_keys(out) if resume else set()
     if done:
         err_console.print(f"resuming: {len(done)} groups already in {out}")
@@ -85,6 +106,7 @@ def train_data(
             embedder_factory=load_embedder,
             skip=done,
             progress=lambda finished, total: bar.update(task, completed=finished, total=total),
+            pair_scorer=pair_scorer,
         ):
             handle.write(json.dumps(training_row(group, key), ensure_ascii=False) + "\n")
             handle.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -66,19 +67,30 @@ def rerank_lists(
     progress: Callable[[int, int], None] | None = None,
     fusion: FusionMethod = "none",
     fusion_weight: float = 0.3,
+    pair_scorer: Callable[[list[tuple[str, str]]], np.ndarray] | None = None,
 ) -> RerankedRun:
     """Score every (query, candidate) pair of ``lists`` (the first ``depth`` candidates) with
     ``reranker``; candidates below ``depth`` keep their first-stage order after the reranked ones.
-    The run orders by the model's raw score, or by its fusion with the first stage's scores."""
+    The run orders by the model's raw score, or by its fusion with the first stage's scores.
+    ``pair_scorer`` scores every pair in one bulk call instead (e.g. on Ray Data)."""
     run: dict[str, dict[str, float]] = {}
     raw: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
     pairs = 0
     query_ms: list[float] = []
     started = time.perf_counter()
+    bulk: list[np.ndarray] | None = None
+    if pair_scorer is not None:
+        heads = [r.candidates[:depth] if depth else r.candidates for r in lists]
+        flat = np.asarray(pair_scorer([(r.query, c.text) for r, h in zip(lists, heads, strict=True) for c in h]))
+        bounds = np.cumsum([0, *[len(h) for h in heads]])
+        bulk = [flat[a:b].astype(np.float64) for a, b in itertools.pairwise(bounds)]
     for number, ranked in enumerate(lists, start=1):
         cands = ranked.candidates[:depth] if depth else ranked.candidates
         t0 = time.perf_counter()
-        logits = reranker.score(ranked.query, [c.text for c in cands], raw=True) if cands else np.zeros(0)
+        if bulk is not None:
+            logits = bulk[number - 1]
+        else:
+            logits = reranker.score(ranked.query, [c.text for c in cands], raw=True) if cands else np.zeros(0)
         query_ms.append((time.perf_counter() - t0) * 1000)
         pairs += len(cands)
         first = np.asarray([c.score for c in cands], dtype=np.float64)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Collection, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,13 +86,18 @@ def iter_distillation_groups(
     embedder_factory: Callable[[str], Embedder],
     skip: Collection[str] = (),
     progress: Progress | None = None,
+    pair_scorer: Callable[[list[tuple[str, str]]], np.ndarray] | None = None,
+    chunk: int = 256,
 ) -> Iterator[tuple[str, TrainingGroup]]:
     """Yield ``(key, group)``: teacher-scored groups for the judged queries of ``judged_runs``
     (their run candidates, at most ``judged_depth`` of them, graded labels and teacher scores;
     key ``judged:QID``), then for the unjudged ``queries`` (candidates: BM25 and dense retrieval
     over ``corpus``, RRF-fused, ``depth`` deep; key = the query's key). Keys in ``skip`` are
     passed over without scoring, so an interrupted job resumes where it stopped. Unjudged
-    groups list passages best-first by teacher."""
+    groups list passages best-first by teacher.
+
+    ``pair_scorer`` (a single cross-encoder teacher, e.g. scoring on Ray Data) replaces the
+    per-query teacher calls with one bulk call per ``chunk`` queries."""
     logger.info(
         "building distillation data: %d queries, %d passages, teachers %s",
         len(queries),
@@ -120,36 +126,79 @@ def iter_distillation_groups(
         store = InMemoryVectorStore(embedders[retrieval_model])
         store.add_documents(documents, matrix)
     text_to_id = {text: doc_id for doc_id, text in corpus.items()}
-    for key, full in todo_judged:
-        group = full
-        if judged_depth is not None:
-            labels = None if full.labels is None else full.labels[:judged_depth]
-            group = TrainingGroup(full.query, full.passages[:judged_depth], labels)
-        cand_ids = [text_to_id.get(p) for p in group.passages]
-        if any(c is None for c in cand_ids):  # passages outside the corpus: score by text
-            extra = {f"judged:{n}": p for n, p in enumerate(group.passages) if text_to_id.get(p) is None}
-            corpus.update(extra)
-            text_to_id.update({p: k for k, p in extra.items()})
-            cand_ids = [text_to_id[p] for p in group.passages]
-        scores = scorers.score(group.query, [str(c) for c in cand_ids])
+
+    def judged_jobs() -> Iterator[_Job]:
+        for key, full in todo_judged:
+            group = full
+            if judged_depth is not None:
+                labels = None if full.labels is None else full.labels[:judged_depth]
+                group = TrainingGroup(full.query, full.passages[:judged_depth], labels)
+            cand_ids = [text_to_id.get(p) for p in group.passages]
+            if any(c is None for c in cand_ids):  # passages outside the corpus: score by text
+                extra = {f"judged:{n}": p for n, p in enumerate(group.passages) if text_to_id.get(p) is None}
+                corpus.update(extra)
+                text_to_id.update({p: k for k, p in extra.items()})
+                cand_ids = [text_to_id[p] for p in group.passages]
+            yield _Job(key, group.query, [str(c) for c in cand_ids], group)
+
+    def query_jobs() -> Iterator[_Job | None]:
+        for key, query in todo_queries:
+            assert store is not None
+            dense = [d.id for d, _ in store.similarity_search_with_score(query, depth)]
+            sparse = [d.id for d, _ in bm25.search(query, depth)]
+            fused = reciprocal_rank_fusion({"vector": [str(d) for d in dense], "bm25": [str(d) for d in sparse]})
+            cand = [item.key for item in fused[:depth]]
+            yield _Job(key, query, cand, None) if len(cand) >= 4 else None
+
+    def scored(jobs: Iterator[_Job | None]) -> Iterator[tuple[_Job | None, np.ndarray | None]]:
+        """Jobs with their teacher scores: one job at a time, or ``chunk`` jobs per bulk call."""
+        if pair_scorer is None:
+            for job in jobs:
+                yield job, None if job is None else scorers.score(job.query, job.cand_ids)
+            return
+        pending: list[_Job | None] = []
+        for job in jobs:
+            pending.append(job)
+            if sum(j is not None for j in pending) >= chunk:
+                yield from _bulk(pending, pair_scorer, corpus)
+                pending = []
+        yield from _bulk(pending, pair_scorer, corpus)
+
+    for job, scores in scored(itertools.chain(judged_jobs(), query_jobs())):
         done += 1
         if progress:
             progress(done, total)
-        yield key, group._replace(teacher=[float(s) for s in scores])
-    for key, query in todo_queries:
-        assert store is not None
-        dense = [d.id for d, _ in store.similarity_search_with_score(query, depth)]
-        sparse = [d.id for d, _ in bm25.search(query, depth)]
-        fused = reciprocal_rank_fusion({"vector": [str(d) for d in dense], "bm25": [str(d) for d in sparse]})
-        cand = [item.key for item in fused[:depth]]
-        done += 1
-        if len(cand) < 4:
+        if job is None or scores is None:
             continue
-        scores = scorers.score(query, cand)
+        if job.group is not None:  # judged: keep the run order and the labels
+            yield job.key, job.group._replace(teacher=[float(s) for s in scores])
+            continue
         order = np.argsort(-scores, kind="stable")
-        if progress:
-            progress(done, total)
-        yield key, TrainingGroup(query, [corpus[cand[i]] for i in order], None, [float(scores[i]) for i in order])
+        teacher = [float(scores[i]) for i in order]
+        yield job.key, TrainingGroup(job.query, [corpus[job.cand_ids[i]] for i in order], None, teacher)
+
+
+class _Job(NamedTuple):
+    key: str
+    query: str
+    cand_ids: list[str]
+    group: TrainingGroup | None  # judged groups keep their passages and labels
+
+
+def _bulk(
+    jobs: list[_Job | None], pair_scorer: Callable[[list[tuple[str, str]]], np.ndarray], corpus: dict[str, str]
+) -> Iterator[tuple[_Job | None, np.ndarray | None]]:
+    real = [j for j in jobs if j is not None]
+    pairs = [(j.query, corpus[c]) for j in real for c in j.cand_ids]
+    logits = np.asarray(pair_scorer(pairs), dtype=np.float64) if pairs else np.zeros(0)
+    start = 0
+    for job in jobs:
+        if job is None:
+            yield None, None
+            continue
+        stop = start + len(job.cand_ids)
+        yield job, logits[start:stop]
+        start = stop
 
 
 def build_distillation_groups(**kwargs: Any) -> list[TrainingGroup]:
