@@ -51,6 +51,7 @@ def _register_commands() -> None:
         "bench": _bench.bench,
         "train-data": _train.train_data,
         "train": _train.train,
+        "student-init": _train.student_init,
         "loadtest": _loadtest.loadtest,
         "drill": _drill.drill,
         "models": _models.models,

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from rag_core.cli._console import console, err_console, setup_logging
 
-ENGINES = ("reference", "torch", "onnx", "onnx-int8")
+ENGINES = ("reference", "reference-default", "torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8", "auto")
+DEFAULT_ENGINES = ("reference", "reference-default", "torch", "torch-bf16", "onnx", "onnx-int8", "auto")
 
 
 def default_bench_model() -> str:
@@ -29,21 +30,18 @@ def default_bench_model() -> str:
 
 
 def machine() -> str:
+    from rag_core.engines._cpu import cpu_flags, cpu_model
+
     try:
         import psutil
 
         cores = f"{psutil.cpu_count(logical=False)} cores / {psutil.cpu_count()} threads"
     except ImportError:  # pragma: no cover
         cores = "?"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {cores}, Python {platform.python_version()}"
+    features = [
+        f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16") if f in cpu_flags()
+    ]
+    return f"{cpu_model()} ({', '.join(features) or 'no AVX'}), {cores}, Python {platform.python_version()}"
 
 
 def bench(
@@ -51,8 +49,8 @@ def bench(
     qrels: Annotated[Path, typer.Option(help="TREC qrels for nDCG@10.")],
     model: Annotated[str | None, typer.Option(help="Cross-encoder checkpoint (default: see docs).")] = None,
     queries: Annotated[int | None, typer.Option(help="First N judged queries (default: all).")] = None,
-    engines: Annotated[str, typer.Option(help="Comma-separated subset of reference,torch,onnx,onnx-int8.")] = ",".join(
-        ENGINES
+    engines: Annotated[str, typer.Option(help=f"Comma-separated subset of {','.join(ENGINES)}.")] = ",".join(
+        DEFAULT_ENGINES
     ),
     batch_size: Annotated[int, typer.Option()] = 32,
     threads: Annotated[int | None, typer.Option(help="Threads for every engine (default: physical cores).")] = None,
@@ -62,7 +60,7 @@ def bench(
 ) -> None:
     """Pairs/s, latency p50/p95 (20 and 100 candidates), peak memory and nDCG@10 per engine."""
     from rag_core.datasets import read_qrels, read_run_json
-    from rag_core.engines import Quantization, default_threads
+    from rag_core.engines import default_threads
     from rag_core.evaluation import evaluate_run
     from rag_core.evaluation._speed import measure_engine, measure_microbatching
 
@@ -81,13 +79,12 @@ def bench(
     model_path = model or default_bench_model()
     n_threads = threads or default_threads()
     results: dict[str, dict[str, Any]] = {}
-    for name in chosen:  # export / quantise once up front, so no measured process pays for it
-        if name.startswith("onnx"):
+    for name in chosen:  # export / quantise (and choose, for auto) once up front: no measured process pays
+        if name.startswith("onnx") or name == "auto":
             from rag_core.engines import create_engine
 
-            create_engine(
-                model_path, backend="onnx", quantize="int8" if name == "onnx-int8" else "none", device="cpu"
-            ).close()
+            kwargs: dict[str, Any] = {"backend": "onnx", "quantize": "int8" if name == "onnx-int8" else "none"}
+            create_engine(model_path, device="cpu", **({} if name == "auto" else kwargs)).close()
     for name in chosen:
         err_console.print(f"measuring {name} ...")
         measured = measure_engine(name, model_path, lists, batch_size=batch_size, threads=n_threads)  # type: ignore[arg-type]
@@ -110,9 +107,8 @@ def bench(
     }
     if clients > 0:
         err_console.print(f"measuring micro-batching with {clients} clients ...")
-        fastest: Quantization = "int8" if "onnx-int8" in chosen or not chosen else "none"
-        report["microbatch"] = measure_microbatching(
-            model_path, lists, clients=clients, threads=n_threads, quantize=fastest
+        report["microbatch"] = measure_microbatching(  # the service's engine: what auto picks here
+            model_path, lists, clients=clients, threads=n_threads, backend="auto", quantize="auto"
         )
     if output == "json":
         json.dump(report, sys.stdout, indent=2)
@@ -121,6 +117,7 @@ def bench(
     table = Table(title=f"{len(lists)} queries · batch {batch_size} · {n_threads} threads · {report['machine']}")
     for column in (
         "engine",
+        "runs as",
         "pairs/s",
         "× ref",
         "p50 ms (20)",
@@ -132,8 +129,10 @@ def bench(
     ):
         table.add_column(column, justify="right" if column != "engine" else "left")
     for name, m in results.items():
+        runs_as = f"{m.get('runtime')} {m.get('precision')}" + (f" → {m['chosen']}" if m.get("chosen") else "")
         table.add_row(
             name,
+            runs_as,
             f"{m['pairs_per_s']:.1f}",
             f"{m.get('speedup_vs_reference', float('nan')):.2f}",
             f"{m['p50_ms_20']:.1f}",

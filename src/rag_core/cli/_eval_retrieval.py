@@ -4,6 +4,7 @@ expansion), optionally followed by reranking, on a pooled TREC corpus or a BEIR 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sys
 import time
@@ -63,6 +64,10 @@ def eval_retrieval(
     rerank: Annotated[bool, typer.Option(help="Also rerank each run's top --rerank-depth (original query).")] = False,
     rerank_depth: Annotated[int, typer.Option(help="Candidates reranked per query (with --rerank).")] = 30,
     model: Annotated[str | None, typer.Option(help="Reranker model (default: RERANKER_MODEL or its fallback).")] = None,
+    milvus: Annotated[
+        str | None,
+        typer.Option(help="Also evaluate the corpus in Milvus at this URI (milvus:///path or http://host:port)."),
+    ] = None,
     output: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     log_level: Annotated[str, typer.Option()] = "WARNING",
 ) -> None:
@@ -107,6 +112,9 @@ def eval_retrieval(
         index.save()
     index.warm_up()  # build lazy structures (the BM25 matrix) outside the query timings
     index_seconds = time.perf_counter() - started
+    indexes: dict[str, Any] = {"": index}
+    if milvus:
+        indexes["milvus:"] = _milvus_copy(milvus, index, digest)
     metrics = MetricSet(k=10, recall_k=depth, rel_level=rel_level)
     judged = {q: judgments[q] for q in qids}
     reranker = None
@@ -123,8 +131,8 @@ def eval_retrieval(
             terms=settings.query_expansion_terms,
             original_weight=settings.query_expansion_original_weight,
         )
-        for mode in wanted_modes:
-            retriever = index.retriever(mode=mode, top_k=depth, depth=depth, rrf_k=settings.rrf_k, expander=expander)  # type: ignore[arg-type]
+        for (prefix, source), mode in itertools.product(indexes.items(), wanted_modes):
+            retriever = source.retriever(mode=mode, top_k=depth, depth=depth, rrf_k=settings.rrf_k, expander=expander)
             run: dict[str, dict[str, float]] = {}
             times: list[float] = []
             expand_ms: list[float] = []
@@ -162,7 +170,7 @@ def eval_retrieval(
             if reranker is not None:
                 row["reranked_ndcg@10"] = evaluate_run(judged, reranked_run, metrics)["ndcg@10"]
                 row["rerank_ms_p50"] = percentile(rerank_ms, 50)
-            rows[f"{mode}+{name}" if name != "none" else mode] = row
+            rows[prefix + (f"{mode}+{name}" if name != "none" else mode)] = row
     report: dict[str, Any] = {
         "rows": rows,
         "index_seconds": index_seconds,
@@ -199,3 +207,24 @@ def eval_retrieval(
     console.print(f"index build (or load): {index_seconds:.1f} s")
     if reranker is not None:
         console.print(f"reranker: {reranker.describe()['model']} (scores shared across rows; ms per query)")
+
+
+def _milvus_copy(uri: str, index: Any, digest: str) -> Any:
+    """The embedded index's passages (and vectors, not embedded again) in a Milvus collection."""
+    import numpy as np
+
+    from rag_core.retrieval._milvus import MilvusIndex
+
+    target = MilvusIndex.open(uri, index.embedder, collection=f"eval_{digest}")
+    ids = sorted(index.documents)
+    missing = sorted(set(ids) - target.contains(ids))
+    if missing:
+        docs = [index.documents[i] for i in missing]
+        vectors = np.stack(index.vectors.get_vectors(missing))
+        with progress_bar() as bar:
+            task = bar.add_task(f"copying {len(missing)} passages to Milvus", total=len(missing))
+            target.add_documents(
+                docs, vectors=vectors, progress=lambda _s, done, total: bar.update(task, completed=done)
+            )
+        target.save()
+    return target

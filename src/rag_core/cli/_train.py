@@ -222,3 +222,36 @@ def train(
         f"saved {result.output_dir} after {result.steps} steps ({result.pairs} pairs, "
         f"{result.seconds / 60:.1f} min, {result.pairs / max(result.seconds, 1e-9):.1f} pairs/s)"
     )
+
+
+def student_init(
+    output: Annotated[Path, typer.Option(help="Folder for the student checkpoint (untrained copy of the layers).")],
+    layers: Annotated[str, typer.Option(help="Comma-separated teacher layers to keep, e.g. 0,2,4,6,8,10.")],
+    teacher: Annotated[
+        str, typer.Option(help="Teacher: a transformers folder, or an int8 ONNX BERT (dequantised first).")
+    ] = "builtin:quality",
+    log_level: Annotated[str, typer.Option()] = "INFO",
+) -> None:
+    """Start a student from a subset of a teacher's layers (embeddings, layers, pooler and head copied).
+
+    An ONNX-only teacher (such as builtin:quality, the int8 ms-marco-MiniLM-L-12-v2) is first
+    dequantised into a float32 transformers checkpoint (kept beside the output as OUTPUT.teacher)."""
+    from rag_core._hub import resolve_model_dir
+    from rag_core.models._dequantize import dequantize_onnx_bert, layer_subset
+
+    setup_logging(log_level)
+    try:
+        keep = [int(x) for x in layers.split(",") if x.strip()]
+    except ValueError as exc:
+        err_console.print(f"[red]--layers must be comma-separated integers, got {layers!r}[/]")
+        raise typer.Exit(2) from exc
+    folder = resolve_model_dir(teacher)
+    if not (folder / "config.json").is_file():
+        dequantised = output.with_name(output.name + ".teacher")
+        if not (dequantised / "config.json").is_file():
+            dequantize_onnx_bert(folder / "model.onnx", dequantised)
+        folder = dequantised
+    layer_subset(folder, keep, output)
+    console.print(
+        f"student with teacher layers {keep} saved to {output}; train it with rag-rerank train --base-model {output}"
+    )

@@ -96,7 +96,7 @@ def eligible_specs(
     else:  # CUDA: half precisions are native on every supported GPU
         halves = ["float16", "bfloat16"]
     specs = [REFERENCE] + [EngineSpec("torch", p) for p in halves]
-    if onnx_available:
+    if onnx_available and device == "cpu":  # ONNX Runtime's CPU provider
         specs += [EngineSpec("onnx", "float32", "none"), EngineSpec("onnx", "float32", "int8")]
     if backend != "auto":
         specs = [s for s in specs if s.backend == backend]

@@ -23,43 +23,72 @@ __all__ = ["EngineName", "measure_engine", "measure_microbatching", "percentile"
 
 logger = logging.getLogger(__name__)
 
-EngineName = Literal["reference", "torch", "onnx", "onnx-int8"]
+EngineName = Literal["reference", "reference-default", "torch", "torch-bf16", "torch-fp16", "onnx", "onnx-int8", "auto"]
+
+#: How each bench row runs the model (``auto``: whatever the measured choice is on this machine).
+ENGINE_SPECS: dict[str, dict[str, str]] = {
+    "torch": {"backend": "torch", "precision": "float32", "quantize": "none"},
+    "torch-bf16": {"backend": "torch", "precision": "bfloat16", "quantize": "none"},
+    "torch-fp16": {"backend": "torch", "precision": "float16", "quantize": "none"},
+    "onnx": {"backend": "onnx", "precision": "float32", "quantize": "none"},
+    "onnx-int8": {"backend": "onnx", "precision": "float32", "quantize": "int8"},
+    "auto": {"backend": "auto", "precision": "auto", "quantize": "auto"},
+}
 
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
 
 
-def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> Any:
-    """A function ``texts -> scores`` for one (query) call of the named engine."""
-    if name == "reference":
+def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> tuple[Any, dict[str, Any]]:
+    """A function ``(query, texts) -> scores`` for the named engine, and what it runs (dtype, ...)."""
+    if name in ("reference", "reference-default"):
         import torch
         from sentence_transformers import CrossEncoder
 
         torch.set_num_threads(threads)
-        # fp32 whatever dtype the checkpoint is stored in, as our engines run it
-        ce = CrossEncoder(model, device="cpu", model_kwargs={"dtype": torch.float32})
+        # "reference": float32 whatever dtype the checkpoint is stored in, as users of hub checkpoints
+        # (stored in fp32) get; "reference-default": sentence-transformers' own default (the stored dtype)
+        kwargs = {"model_kwargs": {"dtype": torch.float32}} if name == "reference" else {}
+        ce = CrossEncoder(model, device="cpu", **kwargs)
+        dtype = str(next(ce.model.parameters()).dtype).replace("torch.", "")
 
         def reference(query: str, texts: list[str]) -> np.ndarray:
             return np.asarray(ce.predict([(query, t) for t in texts], batch_size=batch_size, show_progress_bar=False))
 
-        return reference
+        return reference, {"runtime": "sentence-transformers", "dtype": dtype, "precision": dtype, "quantize": "none"}
     from rag_core.engines import create_engine
 
-    backend: Backend = "torch" if name == "torch" else "onnx"
-    quantize: Quantization = "int8" if name == "onnx-int8" else "none"
+    spec = ENGINE_SPECS[name]
     engine = create_engine(
-        model, backend=backend, quantize=quantize, batch_size=batch_size, threads=threads, device="cpu"
+        model,
+        backend=spec["backend"],  # type: ignore[arg-type]
+        quantize=spec["quantize"],  # type: ignore[arg-type]
+        precision=spec["precision"],  # type: ignore[arg-type]
+        batch_size=batch_size,
+        threads=threads,
+        device="cpu",
     )
+    info = engine.describe()
+    described = {
+        "runtime": info["backend"],
+        "dtype": info.get("dtype"),
+        "precision": info.get("precision"),
+        "quantize": info.get("quantize"),
+    }
+    if info.get("precision_note"):
+        described["note"] = info["precision_note"]
+    if engine.selection is not None and name == "auto":
+        described["chosen"] = engine.selection["chosen"]
 
     def ours(query: str, texts: list[str]) -> np.ndarray:
         return engine.score([(query, t) for t in texts]).logits
 
-    return ours
+    return ours, described
 
 
 def _measure(name: EngineName, model: str, lists: list[RankedList], batch_size: int, threads: int) -> dict[str, Any]:
-    score = _scorer(name, model, batch_size, threads)
+    score, described = _scorer(name, model, batch_size, threads)
     score(lists[0].query, [c.text for c in lists[0].candidates[:20]])  # warm-up
     run: dict[str, dict[str, float]] = {}
     ms_100: list[float] = []
@@ -89,6 +118,7 @@ def _measure(name: EngineName, model: str, lists: list[RankedList], batch_size: 
         "p95_ms_100": percentile(ms_100, 95),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "run": run,
+        **described,
     }
 
 

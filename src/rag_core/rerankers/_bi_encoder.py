@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from rag_core._documents import Document
+from rag_core._documents import Document, content_hash
 from rag_core.embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag_core.rerankers._base import BaseReranker, DocumentScores
 from rag_core.rerankers._fusion import FusionMethod
@@ -23,7 +25,10 @@ class BiEncoderReranker(BaseReranker):
 
     ``rerank_score`` is ``(1 + cosine) / 2`` (in [0, 1]); the cosine is ``rerank_raw_score``.
     When ``vector_lookup`` is given (a vector store built with the same embedder), documents
-    whose id it knows reuse their stored vectors instead of being embedded again.
+    whose id it knows reuse their stored vectors instead of being embedded again. Passages it
+    embedded itself are kept in an LRU cache (``vector_cache_size`` vectors, keyed by content),
+    so a run that meets a passage again (another query, the 20-candidate pass after the
+    100-candidate one) does not embed it twice.
     """
 
     name: ClassVar[str] = "bi_encoder"
@@ -37,6 +42,7 @@ class BiEncoderReranker(BaseReranker):
         *,
         embedder: Embedder | None = None,
         vector_lookup: VectorLookup | None = None,
+        vector_cache_size: int = 100_000,
         fusion: FusionMethod = "none",
         fusion_weight: float = 0.3,
     ) -> None:
@@ -50,6 +56,10 @@ class BiEncoderReranker(BaseReranker):
         self.embedder = embedder
         self.vector_lookup = vector_lookup
         self.reused_vectors = 0
+        self.cached_vectors = 0
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = max(0, vector_cache_size)
+        self._cache_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -72,10 +82,24 @@ class BiEncoderReranker(BaseReranker):
                 vectors[i] = vec
         missing = [i for i, v in enumerate(vectors) if v is None]
         self.reused_vectors += len(documents) - len(missing)
+        keys = {i: content_hash(documents[i].page_content) for i in missing}
+        with self._cache_lock:
+            for i in missing:
+                hit = self._cache.get(keys[i])
+                if hit is not None:
+                    self._cache.move_to_end(keys[i])
+                    vectors[i] = hit
+                    self.cached_vectors += 1
+        missing = [i for i, v in enumerate(vectors) if v is None]
         if missing:
             fresh = self.embedder.embed_documents([documents[i].page_content for i in missing])
-            for i, vec in zip(missing, fresh, strict=True):
-                vectors[i] = vec
+            with self._cache_lock:
+                for i, vec in zip(missing, fresh, strict=True):
+                    vectors[i] = vec
+                    if self._cache_size:
+                        self._cache[keys[i]] = vec
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
         matrix = np.stack([np.asarray(v, dtype=np.float32) for v in vectors if v is not None])
         cosine = (matrix @ self.embedder.embed_query(query)).astype(np.float64)
         return DocumentScores((1.0 + cosine) / 2.0, cosine)

@@ -262,9 +262,15 @@ class MilvusIndex(SearchIndex):
             found.update(str(r["id"]) for r in rows)
         return found
 
-    def add_documents(self, documents: Sequence[Document], *, progress: Progress | None = None) -> int:
+    def add_documents(
+        self, documents: Sequence[Document], *, progress: Progress | None = None, vectors: np.ndarray | None = None
+    ) -> int:
+        """Add (or replace) documents; ``vectors`` (one row per document, from the same embedder)
+        skips embedding them again."""
         if not documents:
             return 0
+        if vectors is not None and len(vectors) != len(documents):
+            raise InvalidInputError(f"{len(vectors)} vectors for {len(documents)} documents")
         for doc in documents:
             if doc.id is None:
                 raise InvalidInputError("indexed documents need ids")
@@ -274,7 +280,10 @@ class MilvusIndex(SearchIndex):
                 )
         for start in range(0, len(documents), _BATCH):
             chunk = documents[start : start + _BATCH]
-            vectors = self.embedder.embed_documents([d.page_content for d in chunk])
+            if vectors is not None:
+                embedded = vectors[start : start + _BATCH]
+            else:
+                embedded = self.embedder.embed_documents([d.page_content for d in chunk])
             rows = [
                 {
                     "id": str(doc.id),
@@ -282,7 +291,7 @@ class MilvusIndex(SearchIndex):
                     "dense": [float(x) for x in vec],
                     "meta": _json_safe(doc.metadata),
                 }
-                for doc, vec in zip(chunk, vectors, strict=True)
+                for doc, vec in zip(chunk, embedded, strict=True)
             ]
             self.client.upsert(self.collection, rows)
             if progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -104,6 +105,34 @@ def test_train_data_and_train_commands(home, tiny_model_dir):
     assert made.exit_code == 0, made.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 4 and rows[0]["labels"] is not None and all("teacher" in r for r in rows)
+    assert len({r["key"] for r in rows}) == 4
+    # an interrupted job (last line torn, one group missing) resumes: only the missing group is labelled
+    lines = out.read_text().splitlines()
+    out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])
+    resumed = runner.invoke(
+        app,
+        [
+            "train-data",
+            "--out",
+            str(out),
+            "--topics",
+            str(home / "topics.tsv"),
+            "--corpus-run",
+            str(home / "run.json"),
+            "--judged-run",
+            str(home / "run.json"),
+            "--qrels",
+            str(home / "qrels.txt"),
+            "--teacher",
+            "bi",
+            "--depth",
+            "4",
+        ],
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming: 2 groups" in resumed.output and "wrote 2 groups" in resumed.stdout
+    again = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["key"] for r in again) == sorted(r["key"] for r in rows)
     trained = runner.invoke(
         app,
         [
@@ -160,3 +189,95 @@ def test_bench_smoke(home, shared_data, tiny_model_dir):
     assert onnx["pairs"] == 100 and onnx["pairs_per_s"] > 0 and onnx["peak_mb"] > 0
     assert abs(onnx["ndcg@10"] - report["engines"]["reference"]["ndcg@10"]) < 0.01
     assert report["microbatch"]["concurrent_pairs_per_s"] > 0
+
+
+def test_models_lists_the_tiers_with_their_figures(home):
+    result = runner.invoke(app, ["models", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json_out(result)}
+    assert {"builtin:rag-rerank-minilm-l2", "builtin:rag-rerank-minilm-l6", "builtin:ms-marco-minilm-l12-int8"} <= set(
+        rows
+    )
+    balanced = rows["builtin:rag-rerank-minilm-l6"]
+    assert {"builtin:balanced", "builtin:offline-default"} <= set(balanced["aliases"])
+    assert balanced["available"] and balanced["layers"] == 6 and balanced["size_mb"] > 10
+    assert balanced["dl19_ndcg10"] is not None and balanced["scifact_ndcg10"] is not None
+    assert rows["builtin:ms-marco-minilm-l12-int8"]["extra"] == "quality"
+
+
+def test_engines_measures_and_chooses(home, tiny_model_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("RAG_RERANK_CACHE", str(tmp_path / "cache"))
+    result = runner.invoke(app, ["engines", "--model", str(tiny_model_dir), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json_out(result)
+    names = {row["engine"] for row in report["measured"]}
+    assert {"torch-fp32", "onnx-fp32", "onnx-int8"} <= names
+    assert report["chosen"] in names and "fidelity bound" in report["reason"]
+    assert (tmp_path / "cache" / "engine-choices.json").is_file()
+
+
+def test_eval_retrieval_with_expansion_and_reranking(home, tiny_model_dir, monkeypatch):
+    texts = {
+        "d1": "Espresso is brewed by forcing hot water through finely ground coffee beans.",
+        "d2": "Green tea is made from unoxidised leaves and is rich in antioxidants.",
+        "d3": "Coffee beans are roasted seeds of the coffee plant.",
+        "d4": "Paris is the capital of France and sits on the Seine.",
+    }
+    run = [
+        {
+            "query": "how is espresso coffee made",
+            "hits": [
+                {"qid": "1", "docid": d, "rank": n + 1, "score": 4.0 - n, "content": t}
+                for n, (d, t) in enumerate(texts.items())
+            ],
+        }
+    ]
+    (home / "runs").mkdir()
+    (home / "runs" / "first.json").write_text(json.dumps(run))
+    (home / "qrels.txt").write_text("1 0 d1 3\n1 0 d3 1\n1 0 d4 0\n")
+    monkeypatch.setenv("RERANKER_BACKEND", "torch")
+    result = runner.invoke(
+        app,
+        [
+            "eval-retrieval",
+            "--runs",
+            str(home / "runs"),
+            "--qrels",
+            str(home / "qrels.txt"),
+            "--depth",
+            "4",
+            "--expansion",
+            "none,rm3,prf",
+            "--rerank",
+            "--rerank-depth",
+            "3",
+            "--model",
+            str(tiny_model_dir),
+            "--rel-level",
+            "1",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json_out(result)["rows"]
+    assert {"bm25", "vector", "hybrid", "bm25+rm3", "hybrid+prf"} <= set(rows)
+    if importlib.util.find_spec("pymilvus") is not None:  # the same corpus in Milvus Lite, side by side
+        side = runner.invoke(
+            app,
+            [
+                "eval-retrieval", "--runs", str(home / "runs"), "--qrels", str(home / "qrels.txt"), "--depth", "4",
+                "--modes", "hybrid,bm25", "--milvus", f"milvus://{home / 'milvus.db'}", "--rel-level", "1",
+                "--format", "json",
+            ],
+        )  # fmt: skip
+        assert side.exit_code == 0, side.output
+        both = json_out(side)["rows"]
+        assert {"hybrid", "milvus:hybrid", "milvus:bm25"} <= set(both)
+        assert both["milvus:hybrid"]["recall@4"] == both["hybrid"]["recall@4"] == 1.0
+    for row in rows.values():
+        assert 0 <= row["ndcg@10"] <= 1 and 0 <= row["reranked_ndcg@10"] <= 1 and row["recall@4"] > 0
+    assert (
+        rows["bm25+rm3"]["expansion_ms_p50"] > 0
+        and rows["bm25"]["expansion_ms_p50"] < rows["bm25+rm3"]["expansion_ms_p50"]
+    )

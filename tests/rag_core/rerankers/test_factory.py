@@ -143,3 +143,15 @@ def test_remedies_fit_the_kind_of_model_name(tmp_path):
     with pytest.raises(ModelLoadError) as builtin:
         CrossEncoderReranker("builtin:no-such-model", backend="torch")
     assert "git clone" not in str(builtin.value) and "rag-rerank models" in str(builtin.value)
+
+
+def test_bi_encoder_embeds_a_passage_once_per_run():
+    from rag_core.rerankers import BiEncoderReranker
+
+    reranker = BiEncoderReranker(vector_cache_size=10)
+    texts = ["Paris is in France.", "Bread rises with yeast.", "Cats purr."]
+    first = reranker.score("capital of france", texts)
+    before = reranker.cached_vectors
+    again = reranker.score("what makes bread rise", texts)
+    assert reranker.cached_vectors - before == 3  # every passage came from the cache
+    assert first.argmax() == 0 and again.argmax() == 1

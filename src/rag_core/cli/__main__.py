@@ -1,0 +1,5 @@
+"""``python -m rag_core.cli``: the ``rag-rerank`` command."""
+
+from rag_core.cli import main
+
+main()
