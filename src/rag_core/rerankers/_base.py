@@ -211,9 +211,11 @@ class BaseReranker(ABC):
         if len(scores) != len(docs):
             raise RuntimeError(f"{self.name} returned {len(scores)} scores for {len(docs)} documents")
         fused = None
-        if self.fusion != "none" and len(docs):
-            first = [d.score for d in docs]
-            first_scores = None if any(s is None for s in first) else np.asarray(first, dtype=np.float64)
+        first = [d.score for d in docs]
+        if self.fusion != "none" and docs and all(s is not None for s in first):
+            # only documents that come with first-stage scores (in first-stage order) are fused; a
+            # bare list (a Cohere-style /v1/rerank call) has no first stage to fuse with
+            first_scores = np.asarray(first, dtype=np.float64)
             fused = fuse_scores(scored.raw, first_scores, method=self.fusion, weight=self.fusion_weight)
         sort_key = np.where(np.isnan(scores), -np.inf, scores if fused is None else fused)
         order = np.argsort(-sort_key, kind="stable")[:top_n]
