@@ -24,6 +24,10 @@ DEMO_QUERIES = (
     "what does the with statement do",
     "how are default argument values evaluated",
     "difference between is and ==",
+    "how do generators work with yield",
+    "what is a decorator",
+    "how does import find modules",
+    "what are keyword-only arguments",
 )
 
 

@@ -12,17 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from rag_core.cli._console import console, err_console, setup_logging
-
-QUERIES = (
-    "How do I catch an exception and clean up afterwards?",
-    "what does the with statement do",
-    "how are default argument values evaluated",
-    "difference between is and ==",
-    "how do generators work with yield",
-    "what is a decorator",
-    "how does import find modules",
-    "what are keyword-only arguments",
-)
+from rag_core.demo import DEMO_QUERIES as QUERIES
 
 
 async def _run(

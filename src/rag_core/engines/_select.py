@@ -109,19 +109,10 @@ def eligible_specs(
 
 def calibration_pairs(queries: int = 8, per_query: int = 12) -> list[list[tuple[str, str]]]:
     """Per query, (query, passage) pairs: BM25's best passages of the demo corpus."""
-    from rag_core.demo import demo_documents
+    from rag_core.demo import DEMO_QUERIES, demo_documents
     from rag_core.retrieval import BM25Retriever
 
-    questions = (
-        "How do I catch an exception and clean up afterwards?",
-        "what does the with statement do",
-        "how are default argument values evaluated",
-        "difference between is and ==",
-        "how do generators work with yield",
-        "what is a decorator",
-        "how does import find modules",
-        "what are keyword-only arguments",
-    )[:queries]
+    questions = DEMO_QUERIES[:queries]
     docs = demo_documents()
     bm25 = BM25Retriever.from_documents(docs)
     return [[(q, d.page_content) for d, _ in bm25.search(q, per_query)] for q in questions]

@@ -133,24 +133,32 @@ class RemoteReranker(BaseReranker):
         logger.warning("remote reranker %s: %s; retry %d of %d", self.endpoint, error, attempt + 1, self.retries)
         return False
 
+    def _settle(self, attempt: int, response: Any, error: Exception | None, count: int) -> np.ndarray | float:
+        """The scores, or the seconds to wait before the next attempt; raises when giving up."""
+        if error is not None:
+            if self._give_up(attempt, f"{type(error).__name__}: {error}"):
+                raise RemoteRerankerError(f"{self.endpoint} unreachable: {type(error).__name__}: {error}") from error
+        elif response.status_code not in _RETRY_STATUSES:
+            return self._parse(response, count)
+        elif self._give_up(attempt, f"HTTP {response.status_code}"):
+            self._raise_final(response)
+        return self._delay(attempt, response)
+
     def _post_sync(self, query: str, texts: Sequence[str]) -> np.ndarray:
         import httpx
 
         with httpx.Client(timeout=self.timeout_s, transport=self._transport) as client:
             for attempt in range(self.retries + 1):
                 self.calls += 1
-                response = None
+                response, error = None, None
                 try:
                     response = client.post(self.endpoint, json=self._body(query, texts), headers=self._headers())
                 except httpx.HTTPError as exc:
-                    if self._give_up(attempt, f"{type(exc).__name__}: {exc}"):
-                        raise RemoteRerankerError(f"{self.endpoint} unreachable: {type(exc).__name__}: {exc}") from exc
-                else:
-                    if response.status_code not in _RETRY_STATUSES:
-                        return self._parse(response, len(texts))
-                    if self._give_up(attempt, f"HTTP {response.status_code}"):
-                        self._raise_final(response)
-                time.sleep(self._delay(attempt, response))
+                    error = exc
+                outcome = self._settle(attempt, response, error, len(texts))
+                if isinstance(outcome, np.ndarray):
+                    return outcome
+                time.sleep(outcome)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _post_async(self, query: str, texts: Sequence[str]) -> np.ndarray:
@@ -159,18 +167,15 @@ class RemoteReranker(BaseReranker):
         async with httpx.AsyncClient(timeout=self.timeout_s, transport=self._async_transport) as client:
             for attempt in range(self.retries + 1):
                 self.calls += 1
-                response = None
+                response, error = None, None
                 try:
                     response = await client.post(self.endpoint, json=self._body(query, texts), headers=self._headers())
                 except httpx.HTTPError as exc:
-                    if self._give_up(attempt, f"{type(exc).__name__}: {exc}"):
-                        raise RemoteRerankerError(f"{self.endpoint} unreachable: {type(exc).__name__}: {exc}") from exc
-                else:
-                    if response.status_code not in _RETRY_STATUSES:
-                        return self._parse(response, len(texts))
-                    if self._give_up(attempt, f"HTTP {response.status_code}"):
-                        self._raise_final(response)
-                await asyncio.sleep(self._delay(attempt, response))
+                    error = exc
+                outcome = self._settle(attempt, response, error, len(texts))
+                if isinstance(outcome, np.ndarray):
+                    return outcome
+                await asyncio.sleep(outcome)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _raise_final(self, response: Any) -> None:

@@ -172,7 +172,10 @@ class LangChainVectorStore(VectorStore):
         self.store = store
 
     def similarity_search_with_score(self, query: str, k: int = 4) -> list[tuple[Document, float]]:
-        results = self.store.similarity_search_with_score(query, k=k)
+        return self._convert(self.store.similarity_search_with_score(query, k=k))
+
+    @staticmethod
+    def _convert(results: Iterable[tuple[Any, float]]) -> list[tuple[Document, float]]:
         out: list[tuple[Document, float]] = []
         for position, (item, score) in enumerate(results):
             doc = to_document(item, position)
@@ -202,13 +205,7 @@ class LangChainVectorStore(VectorStore):
             if not callable(plain):
                 return super().search_by_vector(vector, k)
             results = [(item, 1.0 / (n + 1)) for n, item in enumerate(plain([float(x) for x in vector], k=k))]
-        out: list[tuple[Document, float]] = []
-        for position, (item, score) in enumerate(results):
-            doc = to_document(item, position)
-            if doc.id is None:
-                doc.id = str(doc.metadata.get("id", doc.key))
-            out.append((doc, float(score)))
-        return out
+        return self._convert(results)
 
     def documents(self) -> list[Document]:
         docstore = getattr(self.store, "docstore", None)

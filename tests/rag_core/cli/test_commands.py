@@ -82,26 +82,11 @@ def test_train_data_and_train_commands(home, tiny_model_dir):
     (home / "qrels.txt").write_text("1 0 d0 3\n1 0 d1 0\n1 0 d2 1\n")
     (home / "topics.tsv").write_text("7\twhat do fish do\n8\tdo dogs bark\n9\twhy does rain fall\n")
     out = home / "groups.jsonl"
-    made = runner.invoke(
-        app,
-        [
-            "train-data",
-            "--out",
-            str(out),
-            "--topics",
-            str(home / "topics.tsv"),
-            "--corpus-run",
-            str(home / "run.json"),
-            "--judged-run",
-            str(home / "run.json"),
-            "--qrels",
-            str(home / "qrels.txt"),
-            "--teacher",
-            "bi",
-            "--depth",
-            "4",
-        ],
-    )
+    label = [
+        "train-data", "--out", str(out), "--topics", str(home / "topics.tsv"), "--corpus-run", str(home / "run.json"),
+        "--judged-run", str(home / "run.json"), "--qrels", str(home / "qrels.txt"), "--teacher", "bi", "--depth", "4",
+    ]  # fmt: skip
+    made = runner.invoke(app, label)
     assert made.exit_code == 0, made.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 4 and rows[0]["labels"] is not None and all("teacher" in r for r in rows)
@@ -109,26 +94,7 @@ def test_train_data_and_train_commands(home, tiny_model_dir):
     # an interrupted job (last line torn, one group missing) resumes: only the missing group is labelled
     lines = out.read_text().splitlines()
     out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:10])
-    resumed = runner.invoke(
-        app,
-        [
-            "train-data",
-            "--out",
-            str(out),
-            "--topics",
-            str(home / "topics.tsv"),
-            "--corpus-run",
-            str(home / "run.json"),
-            "--judged-run",
-            str(home / "run.json"),
-            "--qrels",
-            str(home / "qrels.txt"),
-            "--teacher",
-            "bi",
-            "--depth",
-            "4",
-        ],
-    )
+    resumed = runner.invoke(app, label)
     assert resumed.exit_code == 0, resumed.output
     assert "resuming: 2 groups" in resumed.output and "wrote 2 groups" in resumed.stdout
     again = [json.loads(line) for line in out.read_text().splitlines()]
