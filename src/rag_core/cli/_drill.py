@@ -158,6 +158,8 @@ def build_cases(limits: dict[str, Any], api_key: str | None) -> list[Case]:
             expect=("2xx", "413", "503", "504"),
         ),
         Case("return_documents a string", body=_rerank(return_documents="yes")),
+        Case("empty and blank documents", body=_rerank(documents=["", "   ", "\n\t"]), expect=("2xx", "4xx")),
+        Case("special tokens as text", body=_rerank(query="[CLS] [SEP] [PAD]", documents=["[SEP]" * 600]), expect=ok),
         Case("duplicate keys", body=b'{"query": "a", "query": "capital", "documents": ["x"]}', expect=("2xx", "4xx")),
         Case("unknown fields (ignored, as Cohere does)", body=_rerank(rank_fields=["text"], foo=1), expect=ok),
         Case(

@@ -185,3 +185,16 @@ def test_score_returns_normalised_scores_in_input_order(tiny_reranker):
     np.testing.assert_allclose(scores, sigmoid(logits), atol=1e-7)
     with pytest.raises(InvalidInputError):
         tiny_reranker.score(QUERY, "a string")
+
+
+def test_empty_blank_and_special_token_passages_are_scored(tiny_reranker):
+    texts = ["", "   ", "[SEP] [CLS] [PAD]" * 200, "\u0000 control \u0007"]
+    result = tiny_reranker.rerank_sync("[CLS] query [SEP]", texts, top_n=4)
+    assert len(result) == 4 and all(np.isfinite(d.score) for d in result)
+
+
+def test_a_lone_surrogate_is_a_typed_error_naming_the_document(tiny_reranker):
+    with pytest.raises(InvalidInputError, match=r"documents\[1\].*surrogate"):
+        tiny_reranker.rerank_sync("query", ["fine", "bad \udfff text"])
+    with pytest.raises(InvalidInputError, match="query.*surrogate"):
+        tiny_reranker.rerank_sync("bad \ud800", ["fine"])
