@@ -61,8 +61,8 @@ class AppSettings(BaseSettings):
     reranker_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
     reranker_max_queue_tokens: Positive = 200_000
     reranker_max_request_tokens: Positive = 100_000
-    reranker_fusion: Literal["none", "rrf", "interpolate"] = "none"
-    reranker_fusion_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    reranker_fusion: Literal["auto", "none", "rrf", "interpolate"] = "auto"
+    reranker_fusion_weight: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     # -- service limits, cache, A/B -------------------------------------------------------------
     reranker_max_documents: Positive = 1000
     reranker_max_document_chars: Positive = 200_000

@@ -116,11 +116,12 @@ def eval_command(
     from shared_config.settings import AppSettings
 
     settings = AppSettings()
-    method = fusion or settings.reranker_fusion
+    # default: what the reranker resolved (RERANKER_FUSION, or the model's own recommendation)
+    method = fusion or getattr(reranker, "fusion", "none")
     if method not in ("none", "rrf", "interpolate"):
         err_console.print(f"[red]--fusion must be none, rrf or interpolate, not {method!r}[/]")
         raise typer.Exit(2)
-    weight = settings.reranker_fusion_weight if fusion_weight is None else fusion_weight
+    weight = getattr(reranker, "fusion_weight", 0.3) if fusion_weight is None else fusion_weight
     metrics = MetricSet(k=k, recall_k=depth, rel_level=rel_level)
     before_run = first_stage_run(lists, depth)
     with progress_bar() as bar:

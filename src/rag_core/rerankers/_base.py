@@ -15,7 +15,7 @@ import numpy as np
 
 from rag_core._documents import Document, check_text, to_documents
 from rag_core._errors import DeadlineExceededError, InvalidInputError
-from rag_core.rerankers._fusion import FusionMethod, fuse_scores
+from rag_core.rerankers._fusion import FusionMethod, FusionSetting, fuse_scores
 from rag_core.rerankers._results import RerankResult, RerankStats
 
 __all__ = ["BaseReranker", "DocumentScores", "sigmoid"]
@@ -60,10 +60,15 @@ class BaseReranker(ABC):
     fallback_from: str | None = None
     fallback_reason: str | None = None
 
-    def __init__(self, top_n: int = 5, *, fusion: FusionMethod = "none", fusion_weight: float = 0.3) -> None:
+    def __init__(self, top_n: int = 5, *, fusion: FusionSetting = "none", fusion_weight: float | None = None) -> None:
+        """``fusion="auto"`` means none here; rerankers whose models carry a recommendation
+        (``rag_rerank.json``) resolve it themselves. ``fusion_weight`` None means 0.3."""
         self.top_n = self._check_top_n(top_n)
+        if fusion == "auto":
+            fusion = "none"
         if fusion not in ("none", "rrf", "interpolate"):
-            raise InvalidInputError(f"fusion must be none, rrf or interpolate, got {fusion!r}")
+            raise InvalidInputError(f"fusion must be auto, none, rrf or interpolate, got {fusion!r}")
+        fusion_weight = 0.3 if fusion_weight is None else fusion_weight
         if not 0.0 <= fusion_weight <= 1.0:
             raise InvalidInputError(f"fusion_weight must be within [0, 1], got {fusion_weight!r}")
         self.fusion: FusionMethod = fusion

@@ -12,7 +12,7 @@ import numpy as np
 from rag_core._documents import Document, content_hash
 from rag_core.embeddings import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag_core.rerankers._base import BaseReranker, DocumentScores
-from rag_core.rerankers._fusion import FusionMethod
+from rag_core.rerankers._fusion import FusionSetting
 
 __all__ = ["BiEncoderReranker", "VectorLookup"]
 
@@ -43,8 +43,8 @@ class BiEncoderReranker(BaseReranker):
         embedder: Embedder | None = None,
         vector_lookup: VectorLookup | None = None,
         vector_cache_size: int = 100_000,
-        fusion: FusionMethod = "none",
-        fusion_weight: float = 0.3,
+        fusion: FusionSetting = "none",
+        fusion_weight: float | None = None,
     ) -> None:
         super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight)
         if embedder is None:  # share the process-wide model unless a different batch size is asked for

@@ -19,7 +19,7 @@ from rag_core.engines import (
 from rag_core.engines._microbatch import MicroBatcher, estimate_cost
 from rag_core.engines._torch import Precision
 from rag_core.rerankers._base import BaseReranker, DocumentScores, sigmoid
-from rag_core.rerankers._fusion import FusionMethod
+from rag_core.rerankers._fusion import FusionSetting, recommended_fusion
 
 __all__ = ["DEFAULT_MODEL", "CrossEncoderReranker"]
 
@@ -57,8 +57,8 @@ class CrossEncoderReranker(BaseReranker):
         revision: str | None = None,
         microbatch_wait_ms: float = 2.0,
         max_queue_tokens: int | None = None,
-        fusion: FusionMethod = "none",
-        fusion_weight: float = 0.3,
+        fusion: FusionSetting = "none",
+        fusion_weight: float | None = None,
         engine: ScoringEngine | None = None,
     ) -> None:
         super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight)
@@ -82,6 +82,11 @@ class CrossEncoderReranker(BaseReranker):
         )
         self.batch_size = batch_size
         self.max_windows = max_windows
+        if fusion == "auto" and engine is None:  # the model's own recommendation (rag_rerank.json), else none
+            method, weight = recommended_fusion(model_name)
+            self.fusion = method
+            if fusion_weight is None and weight is not None:
+                self.fusion_weight = weight
         self._batcher = MicroBatcher(
             self.engine, wait_ms=microbatch_wait_ms, max_queue_cost=max_queue_tokens, cost=self._pair_costs
         )

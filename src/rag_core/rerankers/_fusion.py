@@ -16,9 +16,37 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["FusionMethod", "fuse_scores"]
+__all__ = ["FusionMethod", "FusionSetting", "fuse_scores", "recommended_fusion"]
 
 FusionMethod = Literal["none", "rrf", "interpolate"]
+#: ``auto``: what the model recommends (its ``rag_rerank.json``), else none.
+FusionSetting = Literal["auto", "none", "rrf", "interpolate"]
+
+
+def recommended_fusion(model_name: str) -> tuple[FusionMethod, float | None]:
+    """The fusion a checkpoint recommends in its ``rag_rerank.json`` (``{"fusion": {"method",
+    "first_stage_weight"}}``): behaviour saved with the model. ``("none", None)`` without one."""
+    import json
+
+    from rag_core._errors import ModelLoadError
+    from rag_core._hub import resolve_model_dir
+
+    try:
+        folder = resolve_model_dir(model_name)
+    except ModelLoadError:
+        return "none", None
+    path = folder / "rag_rerank.json"
+    if not path.is_file():
+        return "none", None
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8")).get("fusion") or {}
+    except ValueError:
+        return "none", None
+    method = spec.get("method", "none")
+    weight = spec.get("first_stage_weight")
+    if method not in ("none", "rrf", "interpolate"):
+        return "none", None
+    return method, None if weight is None else float(weight)
 
 
 def _minmax(values: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 from rag_core._documents import Document
 from rag_core._errors import ConfigurationError, InvalidInputError, OverloadedError, RagRerankError
 from rag_core.rerankers._base import BaseReranker, DocumentScores
-from rag_core.rerankers._fusion import FusionMethod
+from rag_core.rerankers._fusion import FusionSetting
 
 __all__ = ["RemoteReranker", "RemoteRerankerError"]
 
@@ -55,8 +55,8 @@ class RemoteReranker(BaseReranker):
         backoff_s: float = 0.5,
         max_backoff_s: float = 10.0,
         batch_size: int | None = None,
-        fusion: FusionMethod = "none",
-        fusion_weight: float = 0.3,
+        fusion: FusionSetting = "none",
+        fusion_weight: float | None = None,
         transport: Any = None,
         async_transport: Any = None,
     ) -> None:

@@ -43,3 +43,20 @@ def test_the_reranker_fuses_only_documents_with_first_stage_scores():
     assert trusting.describe()["fusion"] == {"method": "interpolate", "first_stage_weight": 0.8}
     with pytest.raises(InvalidInputError):
         CrossEncoderReranker(engine=CallableEngine(length_model), fusion="magic")  # type: ignore[arg-type]
+
+
+def test_auto_fusion_follows_the_recommendation_saved_with_the_model(tiny_model_dir, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder, ignore=shutil.ignore_patterns("onnx"))
+    plain = CrossEncoderReranker(str(folder), backend="torch", fusion="auto")
+    assert plain.fusion == "none"
+    (folder / "rag_rerank.json").write_text(json.dumps({"fusion": {"method": "rrf", "first_stage_weight": 0.4}}))
+    recommended = CrossEncoderReranker(str(folder), backend="torch", fusion="auto")
+    assert (recommended.fusion, recommended.fusion_weight) == ("rrf", 0.4)
+    pinned = CrossEncoderReranker(str(folder), backend="torch", fusion="none")
+    assert pinned.fusion == "none"
+    weighted = CrossEncoderReranker(str(folder), backend="torch", fusion="auto", fusion_weight=0.1)
+    assert (weighted.fusion, weighted.fusion_weight) == ("rrf", 0.1)
