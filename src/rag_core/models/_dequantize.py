@@ -57,6 +57,9 @@ def dequantize_onnx_bert(
     out = Path(out_dir)
     graph = onnx.load(str(source)).graph
     inits = {t.name: t for t in graph.initializer}
+    for node in graph.node:  # the exporter shares equal tensors (e.g. zero biases) through Identity nodes
+        if node.op_type == "Identity" and node.input and node.input[0] in inits and node.output[0] not in inits:
+            inits[node.output[0]] = inits[node.input[0]]
     consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in node.input:

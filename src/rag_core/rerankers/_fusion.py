@@ -27,6 +27,7 @@ def recommended_fusion(model_name: str) -> tuple[FusionMethod, float | None]:
     """The fusion a checkpoint recommends in its ``rag_rerank.json`` (``{"fusion": {"method",
     "first_stage_weight"}}``): behaviour saved with the model. ``("none", None)`` without one."""
     import json
+    import logging
 
     from rag_core._errors import ModelLoadError
     from rag_core._hub import resolve_model_dir
@@ -40,11 +41,13 @@ def recommended_fusion(model_name: str) -> tuple[FusionMethod, float | None]:
         return "none", None
     try:
         spec = json.loads(path.read_text(encoding="utf-8")).get("fusion") or {}
-    except ValueError:
+    except ValueError as exc:
+        logging.getLogger(__name__).warning("ignoring %s (not valid JSON: %s): no fusion", path, exc)
         return "none", None
     method = spec.get("method", "none")
     weight = spec.get("first_stage_weight")
     if method not in ("none", "rrf", "interpolate"):
+        logging.getLogger(__name__).warning("ignoring %s: unknown fusion method %r", path, method)
         return "none", None
     return method, None if weight is None else float(weight)
 

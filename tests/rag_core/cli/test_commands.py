@@ -154,6 +154,8 @@ def test_bench_smoke(home, shared_data, tiny_model_dir):
     onnx = report["engines"]["onnx"]
     assert onnx["pairs"] == 100 and onnx["pairs_per_s"] > 0 and onnx["peak_mb"] > 0
     assert abs(onnx["ndcg@10"] - report["engines"]["reference"]["ndcg@10"]) < 0.01
+    assert report["engines"]["reference"]["top10_agreement_vs_reference"] == 1.0
+    assert onnx["top10_agreement_vs_reference"] >= 0.9  # fp32 ONNX ranks like the reference
     assert report["microbatch"]["concurrent_pairs_per_s"] > 0
 
 
@@ -161,7 +163,7 @@ def test_models_lists_the_tiers_with_their_figures(home):
     result = runner.invoke(app, ["models", "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r for r in json_out(result)}
-    assert {"builtin:rag-rerank-minilm-l2", "builtin:rag-rerank-minilm-l6", "builtin:ms-marco-minilm-l12-int8"} <= set(
+    assert {"builtin:rag-rerank-minilm-l3", "builtin:rag-rerank-minilm-l6", "builtin:ms-marco-minilm-l12-int8"} <= set(
         rows
     )
     balanced = rows["builtin:rag-rerank-minilm-l6"]

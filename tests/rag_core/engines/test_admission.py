@@ -89,6 +89,24 @@ def test_large_requests_are_sliced_so_small_ones_are_not_stuck_behind_them():
     batcher.close()
 
 
+def test_admitted_work_runs_in_deadline_order_not_round_robin():
+    # round-robin would finish every admitted request only when all of them are done, so one more
+    # admission could push the earlier ones past their deadlines: the soonest deadline goes first
+    engine = GatedEngine()
+    batcher = MicroBatcher(engine, wait_ms=0, max_pairs=2)
+    now = time.monotonic()
+    late = batcher.submit([("q", f"late-{i}") for i in range(4)], deadline=now + 60)
+    assert engine.entered.wait(5)  # late-0, late-1 are in the engine
+    soon = batcher.submit([("q", f"soon-{i}") for i in range(4)], deadline=now + 30)
+    other = batcher.submit([("q", f"other-{i}") for i in range(4)], deadline=now + 60)
+    engine.gate.set()
+    for future in (late, soon, other):
+        future.result(timeout=5)
+    seen = engine.seen
+    assert seen.index("soon-3") < seen.index("late-2") < seen.index("other-0")
+    batcher.close()
+
+
 def test_cancelled_requests_leave_the_queue_and_are_never_scored():
     engine = GatedEngine()
     batcher = MicroBatcher(engine, wait_ms=0, max_pairs=2)

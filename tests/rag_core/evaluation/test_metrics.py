@@ -38,3 +38,13 @@ def test_bm25_on_dl19_matches_the_published_anserini_figure(shared_data):
     lists = read_run_json(folder / "runs" / "BM25.top100.json")
     qrels = read_qrels(folder / "qrels.dl19-passage.txt")
     assert evaluate_run(qrels, first_stage_run(lists))["ndcg@10"] == pytest.approx(0.5058, abs=5e-5)
+
+
+def test_top_k_agreement_counts_shared_top_documents():
+    from rag_core.evaluation._speed import top_k_agreement
+
+    reference = {"q1": {"a": 3.0, "b": 2.0, "c": 1.0}, "q2": {"x": 1.0, "y": 0.5}}
+    same = {"q1": {"a": 0.9, "b": 0.8, "c": 0.1}, "q2": {"x": 2.0, "y": 1.0}}
+    swapped = {"q1": {"a": 0.1, "b": 0.8, "c": 0.9}, "q2": {"x": 2.0, "y": 1.0}}
+    assert top_k_agreement(same, reference, 2) == 1.0
+    assert top_k_agreement(swapped, reference, 2) == pytest.approx((0.5 + 1.0) / 2)  # q1 keeps b, loses a

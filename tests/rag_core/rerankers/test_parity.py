@@ -28,7 +28,9 @@ def test_scores_equal_sentence_transformers(request, model, backend):
     max_length = 256 if model == "minilm_ce_dir" else 128
     reference = CrossEncoder(str(model_dir), max_length=max_length, device="cpu")
     expected = reference.predict([(PAIRS_QUERY, t) for t in TEXTS], batch_size=32, show_progress_bar=False)
-    ours = CrossEncoderReranker(str(model_dir), backend=backend, max_length=max_length, long_documents="truncate")
+    ours = CrossEncoderReranker(
+        str(model_dir), backend=backend, quantize="none", max_length=max_length, long_documents="truncate"
+    )
     got = ours.score(PAIRS_QUERY, TEXTS)
     tolerance = 1e-5 if backend == "torch" else 1e-4
     np.testing.assert_allclose(got, np.asarray(expected, dtype=np.float64), atol=tolerance)
