@@ -149,6 +149,14 @@ class RayServeReranker(BaseReranker):
             raise OverloadedError(f"every reranker replica is at its queue limit: {exc}", retry_after_s=1.0) from exc
         return self._to_scores(result)
 
+    async def readiness(self) -> str | None:
+        """Not ready until a reranker replica answers (its model load and engine choice take a while)."""
+        try:
+            await asyncio.wait_for(self.handle.describe.remote(), timeout=2.0)
+        except Exception as exc:  # timeout, backpressure or a replica that failed to start
+            return f"no reranker replica answered yet ({type(exc).__name__})"
+        return None
+
     def _to_scores(self, result: dict[str, Any]) -> DocumentScores:
         self.replicas_seen.add(str(result["replica"]))
         return DocumentScores(np.asarray(result["scores"]), np.asarray(result["raw"]), result["extra"])

@@ -174,6 +174,8 @@ async def health(services: Services = Depends(get_services)) -> dict[str, Any]:
 @router.get("/ready", summary="Readiness: model loaded, index open, cache reachable or bypassed")
 async def ready(response: Response, services: Services = Depends(get_services)) -> dict[str, Any]:
     reranker_ok = services.reranker is not None or not services.settings.reranker_enabled
+    reranker_state = None if services.reranker is None else await services.reranker.readiness()
+    reranker_ok = reranker_ok and reranker_state is None
     index_ok = services.retriever is not None
     cache_ok = True
     if services.cache is not None:
@@ -182,7 +184,11 @@ async def ready(response: Response, services: Services = Depends(get_services)) 
         except TimeoutError:
             cache_ok = False
     checks = {
-        "reranker": "ok" if reranker_ok else f"unavailable: {services.reranker_error}",
+        "reranker": "ok"
+        if reranker_ok
+        else f"not ready: {reranker_state}"
+        if reranker_state
+        else f"unavailable: {services.reranker_error}",
         "index": "ok" if index_ok else f"unavailable: {services.index_error}",
         # a dead cache is bypassed, so it does not make the service unready
         "cache": "ok" if cache_ok else "unreachable (bypassed)",

@@ -226,3 +226,18 @@ def test_every_error_body_is_json_even_for_unknown_routes_and_methods(client):
     ):
         assert 400 <= response.status_code < 500
         json.loads(response.text)
+
+
+def test_ready_waits_for_a_reranker_that_is_still_starting(small_index):
+    class Starting(CrossEncoderReranker):
+        state: str | None = "replica still loading"
+
+        async def readiness(self) -> str | None:
+            return self.state
+
+    reranker = Starting(engine=CallableEngine(lambda q, p: float(len(p))))
+    with TestClient(create_app(settings(), reranker=reranker, index=small_index)) as c:
+        starting = c.get("/ready")
+        assert starting.status_code == 503 and "replica still loading" in starting.json()["checks"]["reranker"]
+        reranker.state = None
+        assert c.get("/ready").status_code == 200

@@ -173,6 +173,11 @@ class BaseReranker(ABC):
             self._executor.shutdown(wait=False)
             self._executor = None
 
+    async def readiness(self) -> str | None:
+        """None when the reranker can score now, else why not (a remote tier still starting, ...).
+        ``/ready`` reports it; an in-process reranker is ready once constructed."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {
             "type": self.name,
