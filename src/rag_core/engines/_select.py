@@ -120,13 +120,12 @@ def calibration_pairs(queries: int = 8, per_query: int = 12) -> list[list[tuple[
 
 def _fidelity(reference: list[np.ndarray], candidate: list[np.ndarray]) -> tuple[float, float]:
     delta = max(float(np.max(np.abs(r - c))) for r, c in zip(reference, candidate, strict=True))
-    agreements = []
-    for r, c in zip(reference, candidate, strict=True):
-        k = min(5, len(r))
-        top_r = set(np.argsort(-r, kind="stable")[:k].tolist())
-        top_c = set(np.argsort(-c, kind="stable")[:k].tolist())
-        agreements.append(len(top_r & top_c) / k)
-    return delta, float(np.mean(agreements))
+    from rag_core.evaluation._speed import top_k_agreement
+
+    def as_run(lists: list[np.ndarray]) -> dict[str, dict[str, float]]:
+        return {str(q): {str(i): float(s) for i, s in enumerate(scores)} for q, scores in enumerate(lists)}
+
+    return delta, top_k_agreement(as_run(candidate), as_run(reference), 5)
 
 
 def _time(
