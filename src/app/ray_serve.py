@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
+import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -43,6 +45,10 @@ BATCH_WAIT_S = 0.005
 #: instead of waiting in a queue they would leave at their deadline (a 504).
 MAX_ONGOING_REQUESTS = 2 * MAX_BATCH_REQUESTS
 MAX_QUEUED_REQUESTS = 2 * MAX_BATCH_REQUESTS
+#: Ray's router may refuse requests that arrive together below the queue limit (it counts those
+#: still being assigned); retry that many times, a few tens of milliseconds apart, before a 503.
+BACKPRESSURE_RETRIES = 2
+BACKPRESSURE_RETRY_S = 0.02
 
 
 @serve.deployment(
@@ -129,6 +135,7 @@ class RayServeReranker(BaseReranker):
         self.handle = handle
         self._model = settings.reranker_model
         self.replicas_seen: set[str] = set()
+        self.backpressure_retries = 0
 
     @property
     def model_name(self) -> str:
@@ -143,11 +150,24 @@ class RayServeReranker(BaseReranker):
     ) -> DocumentScores:
         from ray.serve.exceptions import BackPressureError
 
-        try:
-            result = await self.handle.score.remote((query, [d.page_content for d in documents]))
-        except BackPressureError as exc:
-            raise OverloadedError(f"every reranker replica is at its queue limit: {exc}", retry_after_s=1.0) from exc
-        return self._to_scores(result)
+        texts = [d.page_content for d in documents]
+        for attempt in range(BACKPRESSURE_RETRIES + 1):
+            try:
+                result = await self.handle.score.remote((query, texts))
+                return self._to_scores(result)
+            except BackPressureError as exc:
+                # Ray's router counts requests still being assigned as queued, so a burst that
+                # arrives at once can be refused below the limit (its router says so). A short,
+                # jittered retry absorbs that; a queue that is really full still answers 503 fast.
+                wait = BACKPRESSURE_RETRY_S * (attempt + 1) * (0.5 + random.random())
+                out_of_time = deadline is not None and time.monotonic() + wait >= deadline
+                if attempt == BACKPRESSURE_RETRIES or out_of_time:
+                    raise OverloadedError(
+                        f"every reranker replica is at its queue limit: {exc}", retry_after_s=1.0
+                    ) from exc
+                self.backpressure_retries += 1
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def readiness(self) -> str | None:
         """Not ready until a reranker replica answers (its model load and engine choice take a while)."""
@@ -162,7 +182,12 @@ class RayServeReranker(BaseReranker):
         return DocumentScores(np.asarray(result["scores"]), np.asarray(result["raw"]), result["extra"])
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "deployment": "Reranker", "replicas_seen": len(self.replicas_seen)}
+        return {
+            **super().describe(),
+            "deployment": "Reranker",
+            "replicas_seen": len(self.replicas_seen),
+            "backpressure_retries": self.backpressure_retries,
+        }
 
 
 @serve.deployment(name="Ingress", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=256)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import httpx
 import pytest
 
+from app.ray_serve import MAX_QUEUED_REQUESTS, RayServeReranker
+from rag_core import Document, OverloadedError
 from rag_core.rerankers import CrossEncoderReranker
+from shared_config.settings import AppSettings
 
 QUERY = "what is the capital of the united states"
 
@@ -70,9 +74,13 @@ def test_both_replicas_answer_and_overload_is_an_immediate_503(serve_url):
             bodies = [{"query": f"capital {i}", "documents": ["Paris is in France.", "Bread rises."]} for i in range(n)]
             return list(await asyncio.gather(*(http.post("/v1/rerank", json=b) for b in bodies)))
 
-    # within what two replicas hold (8 ongoing each): every request is served
-    assert {r.status_code for r in asyncio.run(burst(12))} == {200}
-    reranker = httpx.get(f"{serve_url}/health", timeout=30).json()["reranker"]
+    # within the router's queue limit (8 arriving at once, 16 ongoing slots): every request is
+    # served, and the router spreads them over both replicas
+    for _ in range(4):
+        assert {r.status_code for r in asyncio.run(burst(MAX_QUEUED_REQUESTS))} == {200}
+        reranker = httpx.get(f"{serve_url}/health", timeout=30).json()["reranker"]
+        if reranker["replicas_seen"] == 2:
+            break
     assert reranker["type"] == "ray_serve" and reranker["replicas_seen"] == 2
     # beyond it, the answer is a 200 or a 503 with Retry-After (backpressure), never a 5xx or a timeout
     answers = asyncio.run(burst(80))
@@ -87,3 +95,43 @@ def test_query_and_metrics_are_the_single_process_ones(serve_url):
     metrics = httpx.get(f"{serve_url}/metrics", timeout=30).text
     for name in ("rag_rerank_request_seconds_bucket", "rag_rerank_pairs_scored_total", "rag_rerank_rerank_seconds"):
         assert name in metrics
+
+
+class _Refusing:
+    """A stand-in for the Reranker deployment's handle: refuses the first ``refusals`` calls
+    with Ray's BackPressureError, then answers."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.calls = 0
+        self.score = self
+
+    def remote(self, payload):
+        from ray.serve.exceptions import BackPressureError
+
+        self.calls += 1
+
+        async def answer():
+            if self.calls <= self.refusals:
+                raise BackPressureError(num_queued_requests=8, max_queued_requests=8)
+            return {"replica": "r1", "scores": [0.9], "raw": [2.2], "extra": None}
+
+        return answer()
+
+
+def test_a_refusal_from_ray_s_router_is_retried_then_a_full_queue_is_an_overload():
+    settings = AppSettings(reranker_cache_enabled=False)
+    docs = [Document(page_content="Paris is in France.")]
+    once = RayServeReranker(_Refusing(refusals=1), settings)  # type: ignore[arg-type]
+    scores = asyncio.run(once._score_documents_async("capital", docs))
+    assert list(scores.scores) == [0.9] and once.handle.calls == 2
+    assert once.describe()["backpressure_retries"] == 1
+    full = RayServeReranker(_Refusing(refusals=100), settings)  # type: ignore[arg-type]
+    with pytest.raises(OverloadedError) as info:
+        asyncio.run(full._score_documents_async("capital", docs))
+    assert info.value.retry_after_s == 1.0 and full.handle.calls == 3
+    # no retry when the request's deadline would pass while waiting
+    late = RayServeReranker(_Refusing(refusals=1), settings)  # type: ignore[arg-type]
+    with pytest.raises(OverloadedError):
+        asyncio.run(late._score_documents_async("capital", docs, deadline=time.monotonic() + 0.001))
+    assert late.handle.calls == 1
