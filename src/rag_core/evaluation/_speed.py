@@ -87,6 +87,20 @@ def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> tupl
     return ours, described
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS. Linux keeps ``ru_maxrss`` across ``execve``, so a spawned
+    child would report its parent's size at the fork when that was larger; ``VmHWM`` belongs to
+    the process's current memory map and starts afresh at exec."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _measure(name: EngineName, model: str, lists: list[RankedList], batch_size: int, threads: int) -> dict[str, Any]:
     score, described = _scorer(name, model, batch_size, threads)
     score(lists[0].query, [c.text for c in lists[0].candidates[:20]])  # warm-up
@@ -116,7 +130,7 @@ def _measure(name: EngineName, model: str, lists: list[RankedList], batch_size: 
         "p95_ms_20": percentile(ms_20, 95),
         "p50_ms_100": percentile(ms_100, 50),
         "p95_ms_100": percentile(ms_100, 95),
-        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mb": peak_rss_mb(),
         "run": run,
         **described,
     }
