@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+# No outcome may depend on the machine that runs the suite: the library plans for a simulated
+# AVX2-only CPU (the CPU-feature seam, rag_core.engines._cpu) unless RAG_RERANK_CPU names another
+# profile (`RAG_RERANK_CPU=amx make test` runs the suite as an AMX machine would plan it); tests of
+# other kinds use simulate_cpu(). Set here, before anything starts, so that spawned processes
+# (Ray replicas, benchmark children) plan the same way.
+os.environ.setdefault("RAG_RERANK_CPU", "avx2")
+# Engine decisions are cached per machine: the suite keeps its own, never the user's.
+os.environ["RAG_RERANK_CACHE"] = tempfile.mkdtemp(prefix="rag-rerank-test-cache-")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RAG_RERANK_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -78,7 +87,9 @@ def shared_data() -> Path:
 def tiny_reranker(tiny_model_dir: Path):
     from rag_core.rerankers import CrossEncoderReranker
 
-    reranker = CrossEncoderReranker(str(tiny_model_dir), backend="torch", top_n=5, batch_size=4)
+    reranker = CrossEncoderReranker(
+        str(tiny_model_dir), backend="torch", precision="float32", quantize="none", top_n=5, batch_size=4
+    )
     yield reranker
     reranker.close()
 

@@ -93,7 +93,8 @@ async def cohere_rerank(body: CohereRerankRequest, request: Request, services: S
         if body.return_documents:
             document = {"text": original} if isinstance(original, str) else original.model_dump()
         results.append(CohereResult(index=index, relevance_score=float(doc.score or 0.0), document=document))
-    model = services.reranker.model_name if services.reranker is not None else None
+    reranker = services.reranker
+    model = reranker.model_name if reranker is not None else None
     return CohereRerankResponse(
         id=str(uuid.uuid4()),
         model=model,
@@ -103,6 +104,8 @@ async def cohere_rerank(body: CohereRerankRequest, request: Request, services: S
             "api_version": {"version": "1"},
             "billed_units": {"search_units": 1},
             "model": model,
+            "engine": reranker.engine_name if reranker is not None else None,
+            "fallback_from": reranker.fallback_from if reranker is not None else None,
             "requested_model": body.model,
             "cache": outcome.cache,
             "rerank_ms": outcome.elapsed_ms,
@@ -136,7 +139,7 @@ async def tei_rerank(body: TeiRerankRequest, request: Request, services: Service
 async def tei_info(services: Services = Depends(get_services)) -> dict[str, Any]:
     """What TEI's ``/info`` says, so that TEI clients accept this server as a reranker."""
     reranker = services.reranker
-    engine = reranker.describe().get("engine", {}) if reranker is not None else {}
+    engine = reranker.describe().get("engine_details", {}) if reranker is not None else {}
     limits = services.settings
     return {
         "model_id": reranker.model_name if reranker is not None else None,

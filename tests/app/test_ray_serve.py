@@ -12,7 +12,6 @@ import pytest
 
 from app.ray_serve import MAX_QUEUED_REQUESTS, RayServeReranker
 from rag_core import Document, OverloadedError
-from rag_core.rerankers import CrossEncoderReranker
 from shared_config.settings import AppSettings
 
 QUERY = "what is the capital of the united states"
@@ -44,8 +43,7 @@ def serve_url(ray_session, tiny_model_dir, small_index, tmp_path_factory):
             "reranker_replicas": 2,
             "reranker_num_cpus": 0.5,
             "ingress_num_cpus": 0.5,
-            "reranker_model": str(tiny_model_dir),
-            "reranker_backend": "torch",
+            "reranker_model": str(tiny_model_dir),  # the engine is left to auto: decided once, by the driver
             "reranker_fallback_model": "none",
             "reranker_cache_enabled": False,
             "rag_rerank_home": str(home),
@@ -57,15 +55,48 @@ def serve_url(ray_session, tiny_model_dir, small_index, tmp_path_factory):
     serve.shutdown()
 
 
-def test_scores_equal_the_in_process_reranker(serve_url, tiny_model_dir, small_index):
+def test_every_replica_scores_with_the_drivers_decision_and_equals_in_process(serve_url, tiny_model_dir, small_index):
+    from app.ray_serve import plan_deployment
+    from rag_core.rerankers import RerankerFactory
+
+    # the decision the driver made (cached on this machine), pinned: what an in-process reranker
+    # of the same deployment loads too
+    plan = plan_deployment(AppSettings(reranker_model=str(tiny_model_dir), reranker_fallback_model="none"))
+    assert plan.settings.reranker_backend != "auto" and plan.settings.reranker_precision != "auto"
+    local = RerankerFactory.create_from_settings_sync(plan.settings)
+    assert local is not None and local.engine_name == plan.identity["engine"]
     documents = [d.page_content for d in small_index.documents.values()]
-    local = CrossEncoderReranker(str(tiny_model_dir), backend="torch", device="cpu")
     expected = local.score(QUERY, documents)
-    response = httpx.post(f"{serve_url}/v1/rerank", json={"query": QUERY, "documents": documents}, timeout=60)
-    assert response.status_code == 200, response.text
-    got = {r["index"]: r["relevance_score"] for r in response.json()["results"]}
-    assert got == pytest.approx({i: float(s) for i, s in enumerate(expected)}, abs=1e-5)
+    for _ in range(6):  # until both replicas have answered
+        response = httpx.post(f"{serve_url}/v1/rerank", json={"query": QUERY, "documents": documents}, timeout=60)
+        assert response.status_code == 200, response.text
+        got = {r["index"]: r["relevance_score"] for r in response.json()["results"]}
+        assert got == pytest.approx({i: float(s) for i, s in enumerate(expected)}, abs=1e-5)
+        assert response.json()["meta"]["engine"] == plan.identity["engine"]
+    health = httpx.get(f"{serve_url}/health", timeout=30).json()["reranker"]
+    assert health["model"] == str(tiny_model_dir) and health["engine"] == plan.identity["engine"]
+    assert health["replicas"] and {r["engine"] for r in health["replicas"]} == {plan.identity["engine"]}
+    assert all(r["pid"] and r["cpu"] for r in health["replicas"])
     local.close()
+
+
+def test_a_fallback_is_named_by_every_replica_and_the_health(tmp_path):
+    from app.ray_serve import plan_deployment
+
+    plan = plan_deployment(
+        AppSettings(
+            reranker_model=str(tmp_path / "not-a-model"),
+            reranker_fallback_model="builtin:fast",
+            reranker_backend="torch",
+            reranker_precision="float32",
+        )
+    )
+    assert plan.identity["model"] == "builtin:fast" and plan.identity["fallback_from"] == str(tmp_path / "not-a-model")
+    assert plan.settings.reranker_model == "builtin:fast" and plan.settings.reranker_fallback_model is None
+    reranker = RayServeReranker(handle=None, settings=plan.settings, planned=plan.identity)  # type: ignore[arg-type]
+    info = reranker.describe()
+    assert info["model"] == "builtin:fast" and info["fallback_from"] == str(tmp_path / "not-a-model")
+    assert info["engine"] == "torch-fp32"
 
 
 def test_both_replicas_answer_and_overload_is_an_immediate_503(serve_url):

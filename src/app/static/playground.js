@@ -136,7 +136,14 @@ function summary(el, parts) {
 
 function describeReranker(info) {
   if (!info) return "none (reranking disabled)";
-  let text = `${info.model} (${info.type}, ${info.backend})`;
+  let text = `${info.model} (${info.type}, ${info.engine || info.backend})`;
+  if (info.served_by && info.served_by.model) {
+    text += ` served by ${info.served_by.model}` + (info.served_by.engine ? ` (${info.served_by.engine})` : "");
+  }
+  if (info.replicas && info.replicas.length) {
+    const engines = [...new Set(info.replicas.map((r) => `${r.model} ${r.engine}`))];
+    text += ` on ${info.replicas.length} replica(s): ${engines.join(", ")}`;
+  }
   return text;
 }
 

@@ -26,7 +26,7 @@ def engines(
     fp32, and print the table and the engine RERANKER_BACKEND=auto picks (cached for later loads)."""
     from rag_core._errors import ModelLoadError
     from rag_core.engines import create_engine
-    from rag_core.engines._cpu import cpu_model, native_precisions
+    from rag_core.engines._cpu import current_cpu
     from rag_core.engines._select import FIDELITY_BOUND
     from shared_config.settings import AppSettings
 
@@ -54,31 +54,41 @@ def engines(
     engine.close()
     report = {
         "model": name,
-        "cpu": cpu_model(),
-        "native_precisions": sorted(native_precisions()),
+        "cpu": current_cpu().model,
+        "cpu_kind": current_cpu().kind,
+        "native_precisions": sorted(current_cpu().native_precisions),
         "bound": FIDELITY_BOUND,
-        **selection,
+        **{k: v for k, v in selection.items() if k != "cpu"},
     }
     if output == "json":
         console.print_json(json.dumps(report))
         return
     from rich.table import Table
 
-    table = Table(title=f"engines for {name} on {report['cpu']} (native: {', '.join(report['native_precisions'])})")
+    table = Table(
+        title=f"engines for {name} on {report['cpu']} ({report['cpu_kind']}; native: "
+        f"{', '.join(report['native_precisions'])})"
+    )
     for column in ("engine", "pairs/s", "x fp32", "max |Δlogit|", "agreement@5", "within bound", "note"):
         table.add_column(column)
     rows = selection.get("measured", [])
     base = next((r["pairs_per_s"] for r in rows if r["engine"] == "torch-fp32" and r["pairs_per_s"]), None)
     for row in rows:
-        chosen = " ← chosen" if row["engine"] == selection.get("chosen") else ""
+        notes = []
+        if row["engine"] == selection.get("chosen"):
+            notes.append("← chosen")
+        if row.get("error"):
+            notes.append(row["error"])
         table.add_row(
-            row["engine"] + chosen,
+            row["engine"],
             f"{row['pairs_per_s']:.1f}",
             f"{row['pairs_per_s'] / base:.2f}" if base else "-",
             "-" if row["max_abs_logit_delta"] is None else f"{row['max_abs_logit_delta']:.3f}",
             "-" if row["agreement_at_5"] is None else f"{row['agreement_at_5']:.2f}",
             "yes" if row["qualifies"] else "no",
-            row.get("error") or "",
+            "; ".join(notes),
         )
     console.print(table)
     console.print(f"chosen: {selection.get('chosen')} ({selection.get('reason')})", highlight=False)
+    if selection.get("seconds") is not None:
+        console.print(f"measured in {selection['seconds']:.1f} s (cached: later loads on this machine skip it)")

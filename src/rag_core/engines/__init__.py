@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rag_core.engines._base import PairScores, ScoringEngine, TransformerEngine, logits_to_scores
 from rag_core.engines._callable import CallableEngine
-from rag_core.engines._factory import Backend, Quantization, create_engine
+from rag_core.engines._factory import Backend, EngineOptions, Quantization, create_engine, decide_engine
 from rag_core.engines._loading import default_threads
 from rag_core.engines._microbatch import MicroBatcher
 from rag_core.engines._onnx import OnnxEngine
@@ -16,6 +16,7 @@ __all__ = [
     "CallableEngine",
     "EncodedBatch",
     "EncodedPairs",
+    "EngineOptions",
     "LongDocumentMode",
     "MicroBatcher",
     "OnnxEngine",
@@ -26,6 +27,7 @@ __all__ = [
     "TorchEngine",
     "TransformerEngine",
     "create_engine",
+    "decide_engine",
     "default_threads",
     "logits_to_scores",
     "pick_device",

@@ -54,9 +54,22 @@ class ScoringEngine(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (sessions, GPU memory)."""
 
+    @property
+    def engine_name(self) -> str:
+        """The engine as the ``engines`` table names it (``torch-fp32``, ``onnx-int8``, ...)."""
+        return self.backend
+
+    #: False when the engine runs a precision this CPU emulates (a pin honoured on the wrong node).
+    native: bool = True
+
     def describe(self) -> dict[str, Any]:
         """What the engine is, for logs, ``/health`` and benchmark output."""
-        info: dict[str, Any] = {"backend": self.backend, "model": self.model_name, "batch_size": self.batch_size}
+        info: dict[str, Any] = {
+            "backend": self.backend,
+            "engine": self.engine_name,
+            "model": self.model_name,
+            "batch_size": self.batch_size,
+        }
         if self.selection is not None:
             info["selection"] = self.selection
         return info

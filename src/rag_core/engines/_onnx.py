@@ -136,6 +136,10 @@ class OnnxEngine(TransformerEngine):
         (logits,) = self.session.run(["logits"], {name: feed[name] for name in self._inputs})
         return logits_to_scores(np.asarray(logits, dtype=np.float32))
 
+    @property
+    def engine_name(self) -> str:
+        return "onnx-int8" if self.graph_quantization != "none" else "onnx-fp32"
+
     def describe(self) -> dict[str, Any]:
         quantized = self.graph_quantization != "none"
         return {

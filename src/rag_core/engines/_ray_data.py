@@ -51,7 +51,9 @@ def score_pairs_ray(
 
     Connects to ``address`` (a running cluster), or to the Ray already initialised in this
     process, or starts a local one. ``engine_options`` go to
-    :func:`~rag_core.engines.create_engine` (``backend``, ``quantize``, ``max_length``, ...).
+    :func:`~rag_core.engines.create_engine` (``backend``, ``quantize``, ``max_length``, ...); what
+    they leave at ``auto`` is decided once here and pinned for every actor, so that all of them
+    score alike.
     """
     try:
         import ray
@@ -67,12 +69,18 @@ def score_pairs_ray(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     threads = max(1, int(cpus_per_actor))
+    # one decision for every actor: measured (or read from the cache) here, then pinned
+    from rag_core.engines._factory import EngineOptions, decide_engine
+
+    requested = dict(engine_options or {})
+    pinned, _ = decide_engine(model_name, EngineOptions.from_mapping({**requested, "threads": threads}))
+    requested.update(backend=pinned.backend, precision=pinned.precision, quantize=pinned.quantize)
     dataset = ray.data.from_items([{"idx": i, "query": q, "text": t} for i, (q, t) in enumerate(pairs)])
     scored = dataset.map_batches(
         PairScorerActor,
         fn_constructor_kwargs={
             "model_name": model_name,
-            "engine_options": dict(engine_options or {}),
+            "engine_options": requested,
             "threads": threads,
         },
         compute=ray.data.ActorPoolStrategy(size=actors),

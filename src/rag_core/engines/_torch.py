@@ -10,7 +10,7 @@ import numpy as np
 
 from rag_core._errors import ModelLoadError
 from rag_core.engines._base import TransformerEngine, logits_to_scores
-from rag_core.engines._cpu import cpu_model, native_precisions
+from rag_core.engines._cpu import cuda_available, current_cpu
 from rag_core.engines._loading import default_threads, open_checkpoint
 from rag_core.engines._tokenization import EncodedBatch, LongDocumentMode
 
@@ -25,9 +25,7 @@ def pick_device(device: str | None = None) -> str:
     """``device`` when given, else CUDA when available, else CPU (the automatic fallback)."""
     if device:
         return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if cuda_available() else "cpu"
 
 
 class TorchEngine(TransformerEngine):
@@ -62,14 +60,20 @@ class TorchEngine(TransformerEngine):
             torch.set_num_threads(threads or default_threads())
         self.requested_precision = precision
         self.precision_note: str | None = None
+        self.native = True
         dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(precision, torch.float32)
-        if dtype != torch.float32 and self.device == "cpu" and precision not in native_precisions():
+        cpu = current_cpu()
+        if dtype != torch.float32 and self.device == "cpu" and precision not in cpu.native_precisions:
+            # A pin is honoured: every node of a deployment must give the same scores. torch
+            # emulates the precision here, correctly but slower than float32; say so loudly.
+            self.native = False
             self.precision_note = (
-                f"{precision} requested, but this CPU ({cpu_model()}) has no native {precision} matrix units "
-                "(avx512_bf16/amx for bfloat16, avx512_fp16/amx_fp16 for float16); running float32"
+                f"{precision} is pinned, but this CPU ({cpu.model}) has no native {precision} matrix units "
+                "(avx512_bf16/amx_bf16 for bfloat16, avx512_fp16/amx_fp16 for float16): torch emulates it, so "
+                f"scores match the nodes that run {precision} natively but run slower than float32 here. "
+                "Pin RERANKER_PRECISION=float32 on every node for bit-stable scores that run at full speed anywhere."
             )
             _warn_once(self.precision_note)
-            dtype = torch.float32
         try:  # the weights are cast once, here
             model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=dtype)
         except Exception as exc:
@@ -79,6 +83,11 @@ class TorchEngine(TransformerEngine):
         self.config = config
         self._takes_token_types = "token_type_ids" in inspect.signature(self.model.forward).parameters
         logger.info("loaded %s on %s (%s, max_length=%d)", model_name, self.device, dtype, self.max_length)
+
+    @property
+    def engine_name(self) -> str:
+        short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+        return f"torch-{short.get(str(self.dtype).replace('torch.', ''), 'fp32')}"
 
     def _run(self, batch: EncodedBatch, start: int, stop: int) -> np.ndarray:
         import torch
@@ -118,7 +127,14 @@ class TorchEngine(TransformerEngine):
 
     def describe(self) -> dict[str, Any]:
         dtype = str(self.dtype).replace("torch.", "")
-        info = {**super().describe(), "device": self.device, "dtype": dtype, "precision": dtype, "quantize": "none"}
+        info = {
+            **super().describe(),
+            "device": self.device,
+            "dtype": dtype,
+            "precision": dtype,
+            "quantize": "none",
+            "native": self.native,
+        }
         if self.precision_note:
             info["precision_note"] = self.precision_note
         return info

@@ -11,11 +11,11 @@ import logging
 import multiprocessing as mp
 import resource
 import time
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from rag_core._stats import percentile, top_k_agreement
 from rag_core.datasets import RankedList
 from rag_core.engines import Backend, Quantization
 
@@ -34,10 +34,6 @@ ENGINE_SPECS: dict[str, dict[str, str]] = {
     "onnx-int8": {"backend": "onnx", "precision": "float32", "quantize": "int8"},
     "auto": {"backend": "auto", "precision": "auto", "quantize": "auto"},
 }
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
 
 
 def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> tuple[Any, dict[str, Any]]:
@@ -62,9 +58,9 @@ def _scorer(name: EngineName, model: str, batch_size: int, threads: int) -> tupl
     spec = ENGINE_SPECS[name]
     engine = create_engine(
         model,
-        backend=spec["backend"],  # type: ignore[arg-type]
-        quantize=spec["quantize"],  # type: ignore[arg-type]
-        precision=spec["precision"],  # type: ignore[arg-type]
+        backend=spec["backend"],
+        quantize=spec["quantize"],
+        precision=spec["precision"],
         batch_size=batch_size,
         threads=threads,
         device="cpu",
@@ -218,15 +214,3 @@ def measure_microbatching(
         "ratio": concurrent / single,
         "requests_per_engine_call": stats["requests"] / max(1, stats["engine_calls"]),
     }
-
-
-def top_k_agreement(run: dict[str, dict[str, float]], reference: dict[str, dict[str, float]], k: int = 10) -> float:
-    """Mean share of the reference's top-``k`` documents that ``run`` also puts in its top-``k``."""
-
-    def top(scores: dict[str, float]) -> set[str]:
-        return set(sorted(scores, key=lambda doc: -scores[doc])[:k])
-
-    shared = [
-        len(top(run[q]) & top(reference[q])) / min(k, len(reference[q])) for q in reference if reference[q] and q in run
-    ]
-    return sum(shared) / len(shared) if shared else float("nan")

@@ -85,6 +85,21 @@ class BaseReranker(ABC):
     def backend(self) -> str:
         return self.name
 
+    @property
+    def engine_name(self) -> str:
+        """How the model runs (``onnx-int8``, ``torch-fp32``, ...; the type for models without an engine)."""
+        return self.backend
+
+    def identity(self) -> dict[str, Any]:
+        """What actually scores: the model (and the configured one it replaced, if a fallback), the
+        engine and whether this CPU runs it natively. ``/health``, ``/query``, the playground's banner
+        and each Ray Serve replica report it, so that nobody mistakes a fallback for the real model."""
+        info: dict[str, Any] = {"type": self.name, "model": self.model_name, "engine": self.engine_name}
+        if self.fallback_from is not None:
+            info["fallback_from"] = self.fallback_from
+            info["fallback_reason"] = self.fallback_reason
+        return info
+
     @abstractmethod
     def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
         """Score ``documents`` (at least one) against ``query``; runs in a worker thread."""
@@ -183,6 +198,7 @@ class BaseReranker(ABC):
             "type": self.name,
             "model": self.model_name,
             "backend": self.backend,
+            "engine": self.engine_name,
             "top_n": self.top_n,
         }
         if self.fusion != "none":

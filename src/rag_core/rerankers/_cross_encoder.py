@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from rag_core._documents import Document
 from rag_core.engines import (
     Backend,
+    EngineOptions,
     LongDocumentMode,
     PairScores,
     Quantization,
@@ -66,20 +67,20 @@ class CrossEncoderReranker(BaseReranker):
             from rag_core._errors import InvalidInputError
 
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
-        self.engine = engine or create_engine(
-            model_name,
+        self.options = EngineOptions(
             backend=backend,
             quantize=quantize,
+            precision=precision,
             device=device,
             batch_size=batch_size,
             max_length=max_length,
             max_batch_tokens=max_batch_tokens,
             long_documents=long_documents,
             max_windows=max_windows,
-            precision=precision,
             threads=threads,
             revision=revision,
         )
+        self.engine = engine or create_engine(model_name, self.options)
         self.batch_size = batch_size
         self.max_windows = max_windows
         if fusion == "auto" and engine is None:  # the model's own recommendation (rag_rerank.json), else none
@@ -118,8 +119,22 @@ class CrossEncoderReranker(BaseReranker):
     def backend(self) -> str:
         return self.engine.backend
 
+    @property
+    def engine_name(self) -> str:
+        return self.engine.engine_name
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "native": self.engine.native}
+
     def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
         return self._to_scores(self._batcher.score([(query, doc.page_content) for doc in documents]))
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> DocumentScores:
+        """Scores of (query, passage) pairs of any number of queries, in one engine call (what a
+        serving layer that merges requests, such as a Ray Serve batch, needs)."""
+        if not pairs:
+            return self._to_scores(PairScores.empty())
+        return self._to_scores(self._batcher.score(list(pairs)))
 
     async def _score_documents_async(
         self, query: str, documents: Sequence[Document], *, deadline: float | None = None
@@ -141,4 +156,9 @@ class CrossEncoderReranker(BaseReranker):
         self.engine.close()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "engine": self.engine.describe(), "microbatch": self._batcher.stats()}
+        return {
+            **super().describe(),
+            "native": self.engine.native,
+            "engine_details": self.engine.describe(),
+            "microbatch": self._batcher.stats(),
+        }

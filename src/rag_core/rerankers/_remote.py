@@ -80,13 +80,24 @@ class RemoteReranker(BaseReranker):
         self._async_transport = async_transport
         self.calls = 0
         self.retried = 0
+        #: What the server says scored the last answer (its model, engine and fallback), when it says.
+        self.served_by: dict[str, Any] = {}
 
     @property
     def model_name(self) -> str:
         return self._model
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "url": self.endpoint, "timeout_s": self.timeout_s, "retries": self.retries}
+        info = {**super().describe(), "url": self.endpoint, "timeout_s": self.timeout_s, "retries": self.retries}
+        if self.served_by:
+            info["served_by"] = dict(self.served_by)
+        return info
+
+    def identity(self) -> dict[str, Any]:
+        info = super().identity()
+        if self.served_by:  # the server is what scores: say what it runs
+            info["served_by"] = dict(self.served_by)
+        return info
 
     # -- HTTP ---------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -114,7 +125,9 @@ class RemoteReranker(BaseReranker):
                 raise InvalidInputError(f"the remote reranker refused the request ({response.status_code}): {message}")
             raise RemoteRerankerError(f"{self.endpoint} answered {response.status_code}: {message}")
         try:
-            results = response.json()["results"]
+            body = response.json()
+            results = body["results"]
+            self._note_server(body)
             scores = np.full(count, np.nan, dtype=np.float64)
             for item in results:
                 scores[int(item["index"])] = float(item["relevance_score"])
@@ -125,6 +138,15 @@ class RemoteReranker(BaseReranker):
         if np.isnan(scores).any():
             raise RemoteRerankerError(f"{self.endpoint} scored {int((~np.isnan(scores)).sum())} of {count} documents")
         return scores
+
+    def _note_server(self, body: dict[str, Any]) -> None:
+        """Our server (and Jina's) name the model that scored; ours also its engine and fallback."""
+        found = body.get("meta")
+        meta: dict[str, Any] = found if isinstance(found, dict) else {}
+        served = {"model": body.get("model") or meta.get("model"), "engine": meta.get("engine")}
+        if meta.get("fallback_from"):
+            served["fallback_from"] = meta["fallback_from"]
+        self.served_by = {k: v for k, v in served.items() if v}
 
     def _give_up(self, attempt: int, error: str) -> bool:
         if attempt >= self.retries:

@@ -63,9 +63,16 @@ def test_cuda_out_of_memory_halves_the_batch_until_it_fits(tiny_model_dir, monke
         engine.score(PAIRS[:4])
 
 
-def test_fp16_on_cpu_falls_back_to_fp32(tiny_model_dir):
-    engine = TorchEngine(str(tiny_model_dir), precision="float16")
-    assert engine.describe()["dtype"] == "float32"
+@pytest.mark.parametrize(("kind", "native"), [("avx2", False), ("amx", True)])
+def test_a_pinned_float16_runs_float16_and_says_whether_the_cpu_has_it(tiny_model_dir, kind, native):
+    from rag_core.engines._cpu import simulate_cpu
+
+    with simulate_cpu(kind):
+        engine = TorchEngine(str(tiny_model_dir), precision="float16")
+    assert engine.describe()["dtype"] == "float16" and engine.native is native
+    assert engine.engine_name == "torch-fp16"
+    reference = TorchEngine(str(tiny_model_dir), precision="float32").score(PAIRS).logits
+    assert np.abs(engine.score(PAIRS).logits - reference).max() < 0.1  # emulated or not, the same function
 
 
 def test_micro_batcher_merges_concurrent_requests_and_splits_results():

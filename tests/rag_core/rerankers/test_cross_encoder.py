@@ -105,7 +105,9 @@ async def test_non_ascii_and_chinese_text(tiny_reranker):
 
 
 async def test_a_thousand_documents_in_one_call(tiny_model_dir):
-    reranker = CrossEncoderReranker(str(tiny_model_dir), backend="torch", batch_size=32, top_n=1000)
+    reranker = CrossEncoderReranker(
+        str(tiny_model_dir), backend="torch", precision="float32", batch_size=32, top_n=1000
+    )
     texts = [
         f"document number {i} about {'neural networks' if i % 7 == 0 else 'cooking'} " * (1 + i % 5)
         for i in range(1000)

@@ -29,7 +29,12 @@ def test_scores_equal_sentence_transformers(request, model, backend):
     reference = CrossEncoder(str(model_dir), max_length=max_length, device="cpu")
     expected = reference.predict([(PAIRS_QUERY, t) for t in TEXTS], batch_size=32, show_progress_bar=False)
     ours = CrossEncoderReranker(
-        str(model_dir), backend=backend, quantize="none", max_length=max_length, long_documents="truncate"
+        str(model_dir),
+        backend=backend,
+        precision="float32",
+        quantize="none",
+        max_length=max_length,
+        long_documents="truncate",
     )
     got = ours.score(PAIRS_QUERY, TEXTS)
     tolerance = 1e-5 if backend == "torch" else 1e-4
