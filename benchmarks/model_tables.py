@@ -89,11 +89,11 @@ def main() -> None:
     parser.add_argument("--output", type=Path, help="write the JSON report here too")
     args = parser.parse_args()
 
-    from rag_core.cli._bench import machine
     from rag_core.datasets import read_qrels, read_run_json
     from rag_core.engines import create_engine, default_threads
     from rag_core.evaluation._speed import measure_engine
     from rag_core.models._builtin import canonical_name, model_card, resolve_builtin
+    from rag_rerank.cli._bench import machine
 
     threads = args.threads or default_threads()
     judgments = read_qrels(args.qrels)

@@ -40,7 +40,7 @@ def set_args(data: Path, name: str) -> list[str]:
 
 def evaluate(model: str, data: Path, name: str) -> dict[str, Any]:
     kind = ["--type", "bi_encoder"] if "all-MiniLM" in model else []
-    command = [sys.executable, "-m", "rag_core.cli", "eval", *set_args(data, name), "--model", model, *kind]
+    command = [sys.executable, "-m", "rag_rerank.cli", "eval", *set_args(data, name), "--model", model, *kind]
     command += ["--fusion", "none", "--fusion-grid", "--format", "json"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)

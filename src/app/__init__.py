@@ -1,8 +1,8 @@
-"""The HTTP service: ``POST /query`` (retrieve, then rerank), a Cohere-compatible ``/v1/rerank``,
-health, readiness and Prometheus metrics."""
+"""The specification's import paths for the service (``app.dependencies.get_reranker``), kept for
+compatibility: the service lives in :mod:`rag_rerank.service`; this package only re-exports it."""
 
 from __future__ import annotations
 
-from app.main import create_app
+from rag_rerank.service import create_app
 
 __all__ = ["create_app"]

@@ -6,22 +6,51 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rag_core._errors import ConfigurationError, ModelLoadError
 from rag_core.models._builtin import BUILTIN_PREFIX, resolve_builtin
 from rag_core.rerankers._base import BaseReranker
 from rag_core.rerankers._registry import get_reranker_class
 
-if TYPE_CHECKING:
-    from shared_config.settings import AppSettings
-
-__all__ = ["RerankerFactory"]
+__all__ = ["RerankerFactory", "RerankerSettings", "config_from_settings"]
 
 logger = logging.getLogger(__name__)
 
 #: Config keys accepted as synonyms of constructor arguments (the spec uses "model").
 _ALIASES = {"model": "model_name", "model_name_or_path": "model_name"}
+
+
+class RerankerSettings(Protocol):
+    """What :meth:`RerankerFactory.create_from_settings` reads: the service's ``AppSettings`` (or
+    any object with these attributes, and ``reranker_<argument>`` for constructor arguments)."""
+
+    reranker_enabled: bool
+    reranker_type: str
+    reranker_model: str
+    reranker_fallback_model: str | None
+
+
+def config_from_settings(settings: Any, reranker_type: str) -> dict[str, Any]:
+    """The constructor arguments of ``reranker_type`` that ``settings`` sets: each argument ``x``
+    comes from the attribute ``reranker_x`` (``model_name`` from ``reranker_model``); secrets are
+    unwrapped, and a None where the constructor has a non-None default keeps that default. No
+    argument list is copied by hand, so a new constructor argument is a new setting away."""
+    cls = get_reranker_class(reranker_type)
+    config: dict[str, Any] = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        attribute = "reranker_model" if name == "model_name" else f"reranker_{name}"
+        if not hasattr(settings, attribute):
+            continue
+        value = getattr(settings, attribute)
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        if value is None and param.default is not inspect.Parameter.empty and param.default is not None:
+            continue
+        config[name] = value
+    return config
 
 
 class RerankerFactory:
@@ -60,12 +89,12 @@ class RerankerFactory:
         return await asyncio.to_thread(RerankerFactory.create_sync, reranker_type, config)
 
     @staticmethod
-    def create_from_settings_sync(settings: AppSettings) -> BaseReranker | None:
+    def create_from_settings_sync(settings: RerankerSettings) -> BaseReranker | None:
         """Blocking twin of :meth:`create_from_settings`."""
         if not settings.reranker_enabled:
             logger.info("reranking disabled (RERANKER_ENABLED=false)")
             return None
-        config = settings.reranker_config()
+        config = config_from_settings(settings, settings.reranker_type)
         try:
             return RerankerFactory.create_sync(settings.reranker_type, config)
         except ModelLoadError as exc:
@@ -86,7 +115,7 @@ class RerankerFactory:
             return reranker
 
     @staticmethod
-    async def create_from_settings(settings: AppSettings) -> BaseReranker | None:
+    async def create_from_settings(settings: RerankerSettings) -> BaseReranker | None:
         """The reranker the settings describe; ``None`` when ``RERANKER_ENABLED`` is false.
 
         When the configured model cannot be loaded and ``RERANKER_FALLBACK_MODEL`` is set, the

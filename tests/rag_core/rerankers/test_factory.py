@@ -12,7 +12,7 @@ from rag_core.rerankers import (
     get_reranker_class,
     known_types,
 )
-from shared_config.settings import AppSettings
+from rag_rerank.settings import AppSettings
 
 
 def test_registry_knows_the_types_and_lists_them_in_errors():

@@ -18,7 +18,8 @@ pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip i
 from rag_core import Document
 from rag_core.embeddings import load_embedder
 from rag_core.retrieval import open_search_index
-from shared_config.settings import AppSettings
+from rag_rerank.service.wiring import open_index
+from rag_rerank.settings import AppSettings
 
 FIRST = {
     "python.md": "Use try and except to catch an exception. The finally clause runs clean-up code either way.\n",
@@ -103,7 +104,7 @@ async def test_server_incremental_ingest_and_hybrid_queries(milvus_server, embed
 def test_embedded_milvus_lite_through_the_settings(embedder, tmp_path):
     uri = f"milvus://{tmp_path / 'index.db'}"
     settings = AppSettings(index_uri=uri, index_name="embedded test")
-    index = settings.open_index(embedder)
+    index = open_index(settings, embedder)
     assert index.describe()["collection"] == "rag_rerank_embedded_test"
     index.add_documents([Document("Paris is the capital of France.", {"lang": "en"}, id="paris")])
     index.save()

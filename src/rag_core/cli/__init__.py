@@ -1,7 +1,0 @@
-"""The ``rag-rerank`` command line (Typer + Rich)."""
-
-from __future__ import annotations
-
-from rag_core.cli._app import app, main
-
-__all__ = ["app", "main"]

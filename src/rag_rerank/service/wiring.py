@@ -1,0 +1,62 @@
+"""Settings → objects, in one place: the search index, the query expander, the retriever and the
+reranker that an :class:`~rag_rerank.settings.AppSettings` describes. The service, Ray Serve and
+every command build through here, so a setting means the same thing everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rag_core.embeddings import Embedder, load_embedder
+from rag_core.rerankers import BaseReranker, RerankerFactory
+from rag_core.retrieval import HybridRetriever, QueryExpander, SearchIndex, build_expander, open_search_index
+from rag_rerank.settings import AppSettings
+
+__all__ = ["build_reranker", "open_index", "query_expander", "retriever_for"]
+
+
+def open_index(settings: AppSettings, embedder: Embedder | None = None) -> SearchIndex:
+    """The search index the settings name (``INDEX_URI``: the embedded folder, or Milvus); the
+    embedder defaults to ``EMBEDDING_MODEL`` (shared per process)."""
+    collection = settings.milvus_collection or "rag_rerank_" + "".join(
+        c if c.isalnum() else "_" for c in settings.index_name
+    )
+    token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
+    return open_search_index(
+        settings.index_dir,
+        embedder or load_embedder(settings.embedding_model),
+        uri=settings.index_uri,
+        collection=collection,
+        token=token,
+    )
+
+
+def query_expander(settings: AppSettings, name: str | None = None) -> QueryExpander | None:
+    """The ``QUERY_EXPANSION`` expander (or ``name``'s, with the settings' parameters); None for ``none``."""
+    return build_expander(
+        name or settings.query_expansion,
+        feedback_docs=settings.query_expansion_feedback_docs,
+        terms=settings.query_expansion_terms,
+        original_weight=settings.query_expansion_original_weight,
+    )
+
+
+def retriever_for(
+    settings: AppSettings, index: SearchIndex, *, expansion: str | None = None, **overrides: Any
+) -> HybridRetriever:
+    """The retriever ``/query`` uses over ``index`` (``RETRIEVER_TYPE``, ``VECTOR_TOP_K``,
+    ``RETRIEVAL_DEPTH``, ``RRF_K``, ``QUERY_EXPANSION``); ``overrides`` replace single arguments."""
+    arguments: dict[str, Any] = {
+        "mode": settings.retriever_type,
+        "top_k": settings.vector_top_k,
+        "depth": settings.retrieval_depth,
+        "rrf_k": settings.rrf_k,
+        "expander": query_expander(settings, expansion),
+    }
+    arguments.update(overrides)
+    return index.retriever(**arguments)
+
+
+def build_reranker(settings: AppSettings) -> BaseReranker | None:
+    """The reranker the settings describe (None when ``RERANKER_ENABLED=false``), with the
+    offline fallback (``RERANKER_FALLBACK_MODEL``) when the configured model cannot load."""
+    return RerankerFactory.create_from_settings_sync(settings)
