@@ -108,3 +108,124 @@ def ray_session():
     ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+_LLM_CORPUS = [
+    "Judge whether the Document meets the requirements based on the Query and the Instruct provided.",
+    'Note that the answer can only be "yes" or "no". Given a web search query, retrieve relevant passages',
+    "that answer the query. Given a query A and a passage B, determine whether the passage contains an answer",
+    "to the query by providing a prediction of either 'Yes' or 'No'. The capital of France is Paris.",
+    "Neural networks learn weights with backpropagation. Bread needs flour, water and yeast. 法国的首都是巴黎。",
+]
+
+
+def build_tiny_causal_lm(folder: Path, family: str, *, seed: int = 0) -> Path:
+    """A tiny random causal LM of the real architecture of an LLM reranker family ("qwen3":
+    Qwen3ForCausalLM, "gemma": GemmaForCausalLM) with a byte-level BPE tokenizer built with
+    ``tokenizers`` that carries the family's special tokens and its answer words as single tokens."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GemmaConfig, GemmaForCausalLM, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    if (folder / "config.json").is_file():
+        return folder
+    if family == "qwen3":
+        special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
+        words = ["yes", "no"]
+    else:
+        special = ["<pad>", "<eos>", "<bos>", "<unk>"]
+        words = ["Yes", "No"]
+    tokenizer = Tokenizer(models.BPE(unk_token=None if family == "qwen3" else "<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(_LLM_CORPUS * 20, trainer=trainer)
+    tokenizer.add_tokens(words)
+    if family == "qwen3":
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer, pad_token="<|endoftext|>", eos_token="<|im_end|>", padding_side="left"
+        )
+    else:
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+            padding_side="left",
+        )  # fmt: skip
+    torch.manual_seed(seed)
+    common = {
+        "vocab_size": len(fast), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8, "max_position_embeddings": 512,
+        "pad_token_id": fast.pad_token_id,
+    }  # fmt: skip
+    if family == "qwen3":
+        model = Qwen3ForCausalLM(Qwen3Config(**common, tie_word_embeddings=True))
+    else:
+        model = GemmaForCausalLM(GemmaConfig(**common, bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id))
+    with torch.no_grad():  # spread the output layer so that yes/no logits differ clearly between inputs
+        for p in model.parameters():
+            p.mul_(4.0) if p.dim() > 1 else None
+    model.eval().save_pretrained(str(folder))
+    fast.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("models") / "tiny-qwen3-reranker", "qwen3")
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("models") / "tiny-bge-gemma-reranker", "gemma")
+
+
+_MULTILINGUAL_CORPUS = [
+    "The capital of France is Paris. Bread needs flour, water and yeast.",
+    "法国的首都是巴黎。面包需要面粉、水和酵母。神经网络通过反向传播算法学习权重。",
+    "La capitale de la France est Paris. Le pain demande de la farine et de la levure.",
+    "Die Hauptstadt von Frankreich ist Paris. Neuronale Netze lernen Gewichte.",
+    "猫是一种常见的家养宠物。北京是中国的首都。东京是日本的首都。",
+]
+
+
+def build_tiny_xlmr(folder: Path, *, seed: int = 1) -> Path:
+    """An XLM-RoBERTa sequence classifier (the architecture of bge-reranker-base/-large/-v2-m3,
+    jina-reranker-v2 and mMiniLM) with random weights and a sentencepiece-style Unigram tokenizer
+    built with ``tokenizers`` (Metaspace pre-tokenizer, <s> </s> </s> pairs, no token type ids)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaForSequenceClassification
+
+    if (folder / "config.json").is_file():
+        return folder
+    special = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=600, special_tokens=special, unk_token="<unk>")
+    tokenizer.train_from_iterator(_MULTILINGUAL_CORPUS * 30, trainer=trainer)
+    bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=256,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(
+        vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=258, num_labels=1, pad_token_id=fast.pad_token_id, type_vocab_size=1,
+        initializer_range=0.3,
+    )  # fmt: skip
+    model = XLMRobertaForSequenceClassification(config).eval()
+    model.save_pretrained(str(folder))
+    fast.save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_xlmr(tmp_path_factory.mktemp("models") / "tiny-xlmr-reranker")

@@ -55,15 +55,19 @@ class AppSettings(BaseSettings):
     reranker_threads: Positive | None = None
     reranker_microbatch_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0
     reranker_fallback_model: str | None = "builtin:offline-default"
+    reranker_multilingual_model: str | None = None
     reranker_url: str | None = None
     reranker_api_key: SecretStr | None = None
     reranker_retries: Annotated[int, Field(ge=0, le=10)] = 2
     reranker_max_windows: Positive = 8
     reranker_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
     reranker_max_queue_tokens: Positive = 200_000
+    reranker_score_cache_size: Annotated[int, Field(ge=0)] = 50_000
     reranker_max_request_tokens: Positive = 100_000
     reranker_fusion: Literal["auto", "none", "rrf", "interpolate"] = "auto"
     reranker_fusion_weight: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    reranker_instruction: str | None = None
+    reranker_template: str | None = None
     # -- service limits, cache, A/B -------------------------------------------------------------
     reranker_max_documents: Positive = 1000
     reranker_max_document_chars: Positive = 200_000

@@ -162,10 +162,14 @@ def test_bench_smoke(home, shared_data, tiny_model_dir):
 def test_models_lists_the_tiers_with_their_figures(home):
     result = runner.invoke(app, ["models", "--format", "json"])
     assert result.exit_code == 0, result.output
-    rows = {r["name"]: r for r in json_out(result)}
+    report = json_out(result)
+    rows = {r["name"]: r for r in report["builtin"]}
     assert {"builtin:rag-rerank-minilm-l3", "builtin:rag-rerank-minilm-l6", "builtin:ms-marco-minilm-l12-int8"} <= set(
         rows
     )
+    kinds = {k["type"]: k for k in report["families"]}
+    assert {"cross_encoder", "llm", "colbert", "bi_encoder", "listwise", "remote"} <= set(kinds)
+    assert "Qwen3-Reranker" in kinds["llm"]["examples"] and "GPU" in kinds["llm"]["needs"]
     balanced = rows["builtin:rag-rerank-minilm-l6"]
     assert {"builtin:balanced", "builtin:offline-default"} <= set(balanced["aliases"])
     assert balanced["available"] and balanced["layers"] == 6 and balanced["size_mb"] > 10

@@ -24,6 +24,7 @@ __all__ = [
     "Candidate",
     "Qrels",
     "RankedList",
+    "corpus_from_runs",
     "load_beir",
     "read_passages",
     "read_qrels",
@@ -179,6 +180,19 @@ def runs_with_text(
             )
         lists.append(RankedList(qid, topics[qid], [Candidate(d, s, passages[d]) for d, s in items]))
     return lists
+
+
+def corpus_from_runs(paths: Iterable[str | Path]) -> tuple[dict[str, str], dict[str, str]]:
+    """The union of JSON runs with text as a small corpus: ``(docid -> text, qid -> query)``
+    (the pooled passages of ``../shared/data``'s runs, for end-to-end retrieval and training)."""
+    passages: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    for path in paths:
+        for ranked in read_run_json(path):
+            queries.setdefault(ranked.qid, ranked.query)
+            for cand in ranked.candidates:
+                passages.setdefault(cand.docid, cand.text)
+    return passages, queries
 
 
 def load_beir(folder: str | Path, split: str = "test") -> tuple[dict[str, str], dict[str, str], Qrels]:

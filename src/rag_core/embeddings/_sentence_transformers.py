@@ -60,5 +60,19 @@ class SentenceTransformerEmbedder(Embedder):
 
 @lru_cache(maxsize=4)
 def load_embedder(model_name: str = "builtin:all-MiniLM-L6-v2", device: str | None = None) -> Embedder:
-    """A shared embedder per (model, device): loading a model once per process is enough."""
+    """A shared embedder per (model, device): loading a model once per process is enough.
+
+    A sentence-transformers folder (or hub id) loads with sentence-transformers; an ONNX-only
+    folder (``model.onnx`` + ``tokenizer.json``), such as ``builtin:bge-small-en``, with
+    :class:`~rag_core.embeddings.OnnxEmbedder` and the pooling and query instruction its
+    built-in entry carries."""
+    from rag_core._hub import onnx_only
+    from rag_core.models import builtin_options
+
+    options = builtin_options(model_name)
+    folder = resolve_model_dir(model_name)
+    if onnx_only(folder) and not (folder / "modules.json").is_file():
+        from rag_core.embeddings._onnx import OnnxEmbedder
+
+        return OnnxEmbedder(model_name, **options)
     return SentenceTransformerEmbedder(model_name, device=device)

@@ -80,10 +80,11 @@ def create_engine(
     again even when a decision is cached). The returned engine's ``describe()`` says what was
     chosen and why.
     """
-    from rag_core.engines._loading import default_threads
+    from rag_core.engines._loading import check_cross_encoder, default_threads
     from rag_core.engines._select import EngineSpec, decision_key, eligible_specs, select_engine
 
     options = (options or EngineOptions()).replace(**overrides) if overrides else options or EngineOptions()
+    check_cross_encoder(model_name, options.revision)  # a model without a relevance head fails here, once
     resolved = pick_device(options.device)
     common: dict[str, Any] = {
         "batch_size": options.batch_size,

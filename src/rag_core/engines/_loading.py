@@ -11,7 +11,7 @@ from rag_core._errors import ModelLoadError
 from rag_core._hub import resolve_model_dir
 from rag_core.engines._tokenization import LongDocumentMode, PairTokenizer, load_tokenizer
 
-__all__ = ["default_threads", "open_checkpoint", "read_config"]
+__all__ = ["check_cross_encoder", "default_threads", "load_sequence_classifier", "open_checkpoint", "read_config"]
 
 #: Architectures whose position ids start after the padding index (2 positions are unusable).
 _OFFSET_POSITIONS = {"roberta", "xlm-roberta", "camembert", "longformer"}
@@ -38,6 +38,22 @@ def read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
+def check_cross_encoder(model_name: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """The model's folder and config, refusing at once a checkpoint whose config names an
+    architecture without a relevance head (a causal LM, a plain encoder)."""
+    folder = resolve_model_dir(model_name, revision)
+    config = read_config(folder)
+    architectures = list(config.get("architectures") or [])
+    if architectures and not any("ForSequenceClassification" in a for a in architectures):
+        kind = "a causal language model" if any("CausalLM" in a for a in architectures) else "an encoder"
+        raise ModelLoadError(
+            model_name,
+            f"its config names {', '.join(architectures)}: {kind} without a relevance head, not a cross-encoder",
+            remedies=_family_remedies(architectures),
+        )
+    return folder, config
+
+
 def open_checkpoint(
     model_name: str,
     *,
@@ -50,8 +66,7 @@ def open_checkpoint(
 
     ``max_length`` defaults to what the checkpoint declares, capped by its position table.
     """
-    folder = resolve_model_dir(model_name, revision)
-    config = read_config(folder)
+    folder, config = check_cross_encoder(model_name, revision)
     try:
         tokenizer, pad_id, declared = load_tokenizer(folder)
     except Exception as exc:
@@ -68,3 +83,53 @@ def open_checkpoint(
         tokenizer, max_length, pad_id=pad_id, long_documents=long_documents, max_windows=max_windows
     )
     return folder, config, pair_tokenizer
+
+
+def _family_remedies(architectures: list[str]) -> list[str]:
+    """What to use instead when a checkpoint is not a cross-encoder, by its architecture."""
+    names = " ".join(architectures)
+    if "CausalLM" in names or "LMHeadModel" in names:
+        return [
+            "This is a causal language model: set RERANKER_TYPE=llm (Qwen3-Reranker or bge-reranker-v2-gemma "
+            "style: the model answers yes or no, its 'yes' probability is the score).",
+            "Or pick a cross-encoder checkpoint (a *ForSequenceClassification with a trained head).",
+        ]
+    return [
+        "This checkpoint has no trained relevance head: it is an encoder. Use RERANKER_TYPE=bi_encoder for a "
+        "sentence-embedding model, or RERANKER_TYPE=colbert for a ColBERT / PyLate checkpoint.",
+        "Or pick a cross-encoder checkpoint (a *ForSequenceClassification with a trained head), e.g. "
+        "cross-encoder/ms-marco-MiniLM-L-6-v2 or builtin:balanced.",
+    ]
+
+
+def load_sequence_classifier(folder: Path, model_name: str, **kwargs: Any) -> Any:
+    """``AutoModelForSequenceClassification`` from ``folder``, refusing a checkpoint whose scoring
+    head (or any other weight) would be newly initialised: a causal LM or a plain encoder loads
+    "successfully" with a random head and ranks at random, so it is a :class:`ModelLoadError`
+    naming what is missing and the reranker type that fits."""
+    from transformers import AutoModelForSequenceClassification
+
+    architectures = list(read_config(folder).get("architectures") or [])
+    causal = [a for a in architectures if "CausalLM" in a or "LMHeadModel" in a]
+    if causal and not any("SequenceClassification" in a for a in architectures):
+        raise ModelLoadError(
+            model_name,
+            f"{causal[0]} is a causal language model, not a cross-encoder: it has no relevance head",
+            remedies=_family_remedies(architectures),
+        )
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            str(folder), output_loading_info=True, **kwargs
+        )
+    except Exception as exc:
+        raise ModelLoadError(model_name, f"{type(exc).__name__}: {exc}") from exc
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.endswith(("position_ids", "num_batches_tracked")))
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise ModelLoadError(
+            model_name,
+            f"the checkpoint lacks {shown}: loading it as a cross-encoder would score with newly initialised "
+            f"(random) weights ({', '.join(architectures) or 'unknown architecture'})",
+            remedies=_family_remedies(architectures),
+        )
+    return model

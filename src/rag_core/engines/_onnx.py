@@ -117,6 +117,17 @@ class OnnxEngine(TransformerEngine):
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise ModelLoadError(model_name, f"ONNX Runtime cannot open {path}: {exc}") from exc
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        head = outputs.get("logits")
+        if head is None or len(head) != 2 or head[1] not in (1, 2):
+            from rag_core.engines._loading import _family_remedies
+
+            raise ModelLoadError(
+                model_name,
+                f"{path.name} outputs {', '.join(f'{n} {s}' for n, s in outputs.items())}, not a relevance head "
+                "(logits of shape [batch, 1] or [batch, 2]): it is not a cross-encoder",
+                remedies=_family_remedies(list(config.get("architectures") or [])),
+            )
         self.onnx_path = path
         self.graph_quantization = graph_quantization(path)
         if self.graph_quantization != "none" and quantize != "int8":

@@ -59,16 +59,22 @@ def export_checkpoint(folder: Path, target: Path, config: dict[str, Any], *, att
     """
     try:
         import torch
-        from transformers import AutoModelForSequenceClassification
     except ImportError as exc:  # pragma: no cover - torch is a dependency, but may be stripped
         raise ModelLoadError(str(folder), "exporting to ONNX needs torch and transformers") from exc
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(folder), attn_implementation=attention, dtype=torch.float32
-    ).eval()
+    from rag_core.engines._loading import load_sequence_classifier
+
+    model = load_sequence_classifier(folder, str(folder), attn_implementation=attention, dtype=torch.float32).eval()
     names = ["input_ids", "attention_mask"]
     if config.get("model_type") not in ("distilbert",) and config.get("type_vocab_size", 2) > 0:
         names.append("token_type_ids")
-    dummy = {n: torch.ones((2, 16), dtype=torch.long) for n in names}
+    # token type 0 (XLM-RoBERTa has one type only) and an ordinary token id (not padding)
+    token = min(int(config.get("vocab_size", 100)) - 1, 5)
+    dummy = {
+        "input_ids": torch.full((2, 16), token, dtype=torch.long),
+        "attention_mask": torch.ones((2, 16), dtype=torch.long),
+        "token_type_ids": torch.zeros((2, 16), dtype=torch.long),
+    }
+    dummy = {n: dummy[n] for n in names}
     tmp = _atomic(target)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

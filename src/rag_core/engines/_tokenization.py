@@ -96,6 +96,10 @@ class PairTokenizer:
         self._query_tok.no_truncation()
         self._tok = Tokenizer.from_str(tokenizer.to_str())
         self._tok.no_padding()
+        # Models without segment types (XLM-RoBERTa: one token type) get type 0 everywhere: the
+        # tokenizer's template says so for a pair, but its overflow windows come back typed 0/1.
+        probe = self._tok.encode("query", "passage")
+        self.token_types = any(probe.type_ids)
         if long_documents == "truncate":
             self._tok.enable_truncation(max_length, strategy="longest_first")
         else:
@@ -166,5 +170,6 @@ class PairTokenizer:
             n = len(enc.ids)
             ids[i, :n] = enc.ids
             mask[i, :n] = 1
-            types[i, :n] = enc.type_ids
+            if self.token_types:
+                types[i, :n] = enc.type_ids
         return EncodedBatch(rows, ids, mask, types)

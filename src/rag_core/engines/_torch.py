@@ -8,10 +8,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from rag_core._errors import ModelLoadError
 from rag_core.engines._base import TransformerEngine, logits_to_scores
 from rag_core.engines._cpu import cuda_available, current_cpu
-from rag_core.engines._loading import default_threads, open_checkpoint
+from rag_core.engines._loading import default_threads, load_sequence_classifier, open_checkpoint
 from rag_core.engines._tokenization import EncodedBatch, LongDocumentMode
 
 __all__ = ["TorchEngine", "pick_device"]
@@ -49,7 +48,6 @@ class TorchEngine(TransformerEngine):
         revision: str | None = None,
     ) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification
 
         folder, config, tokenizer = open_checkpoint(
             model_name, max_length=max_length, long_documents=long_documents, revision=revision, max_windows=max_windows
@@ -74,10 +72,7 @@ class TorchEngine(TransformerEngine):
                 "Pin RERANKER_PRECISION=float32 on every node for bit-stable scores that run at full speed anywhere."
             )
             _warn_once(self.precision_note)
-        try:  # the weights are cast once, here
-            model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=dtype)
-        except Exception as exc:
-            raise ModelLoadError(model_name, f"{type(exc).__name__}: {exc}") from exc
+        model = load_sequence_classifier(folder, model_name, dtype=dtype)  # the weights are cast once, here
         self.model = model.to(self.device).eval()
         self.dtype = dtype
         self.config = config

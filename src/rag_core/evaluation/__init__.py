@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from rag_core.evaluation._metrics import MetricSet, evaluate_run, per_query_metric
+from rag_core.evaluation._pipeline import PipelineResult, corpus_index, evaluate_pipeline, evaluate_retrieval
 from rag_core.evaluation._rerank_run import RerankedRun, compare_runs, first_stage_run, rerank_lists
 
 __all__ = [
     "MetricSet",
+    "PipelineResult",
     "RerankedRun",
     "compare_runs",
+    "corpus_index",
+    "evaluate_pipeline",
+    "evaluate_retrieval",
     "evaluate_run",
     "first_stage_run",
     "per_query_metric",

@@ -56,14 +56,29 @@ class BaseReranker(ABC):
     """
 
     name: ClassVar[str] = "base"
+    #: Whether the model reads an instruction (a task description): LLM rerankers do; a
+    #: cross-encoder trained without one ignores it (and results say it was not used).
+    takes_instruction: bool = False
     #: Set when this reranker replaced a configured model that could not be loaded.
     fallback_from: str | None = None
     fallback_reason: str | None = None
+    #: The languages the model reads (from its card); None: multilingual or unknown.
+    languages: frozenset[str] | None = None
 
-    def __init__(self, top_n: int = 5, *, fusion: FusionSetting = "none", fusion_weight: float | None = None) -> None:
+    def __init__(
+        self,
+        top_n: int = 5,
+        *,
+        fusion: FusionSetting = "none",
+        fusion_weight: float | None = None,
+        instruction: str | None = None,
+    ) -> None:
         """``fusion="auto"`` means none here; rerankers whose models carry a recommendation
-        (``rag_rerank.json``) resolve it themselves. ``fusion_weight`` None means 0.3."""
+        (``rag_rerank.json``) resolve it themselves. ``fusion_weight`` None means 0.3.
+        ``instruction`` is the default task description for models that read one."""
         self.top_n = self._check_top_n(top_n)
+        self.instruction = self._check_instruction(instruction)
+        self.language_warnings: dict[str, str] = {}  # script -> the warning, once each
         if fusion == "auto":
             fusion = "none"
         if fusion not in ("none", "rrf", "interpolate"):
@@ -117,10 +132,12 @@ class BaseReranker(ABC):
         return await loop.run_in_executor(self._executor, self._score_documents, query, documents)
 
     # -- public API ---------------------------------------------------------------------------
-    def score(self, query: str, texts: Sequence[str], *, raw: bool = False) -> np.ndarray:
+    def score(
+        self, query: str, texts: Sequence[str], *, raw: bool = False, instruction: str | None = None
+    ) -> np.ndarray:
         """Normalised relevance scores of ``texts`` for ``query``, in input order (float64);
         ``raw``: the model's raw outputs (logits) instead. No fusion is applied."""
-        query = self._check_query(query)
+        query, _ = self._with_instruction(self._check_query(query), instruction)
         if isinstance(texts, str):
             raise InvalidInputError("texts must be a list of strings, not a single string")
         docs = to_documents(texts)
@@ -129,16 +146,25 @@ class BaseReranker(ABC):
         scored = self._score_documents(query, docs)
         return np.asarray(scored.raw if raw else scored.scores, dtype=np.float64)
 
-    def rerank_sync(self, query: str, documents: Sequence[Any], top_n: int | None = None) -> RerankResult:
+    def rerank_sync(
+        self, query: str, documents: Sequence[Any], top_n: int | None = None, *, instruction: str | None = None
+    ) -> RerankResult:
         """Blocking twin of :meth:`rerank`."""
         started = time.perf_counter()
         query, docs, n = self._prepare(query, documents, top_n)
+        query, used = self._with_instruction(query, instruction)
         if not docs:
-            return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started)
-        return self._finish(docs, self._score_documents(query, docs), n, started)
+            return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started, used)
+        return self._finish(docs, self._score_documents(query, docs), n, started, used, query)
 
     async def rerank(
-        self, query: str, documents: Sequence[Any], top_n: int | None = None, *, timeout_s: float | None = None
+        self,
+        query: str,
+        documents: Sequence[Any],
+        top_n: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        instruction: str | None = None,
     ) -> RerankResult:
         """Rerank ``documents`` for ``query`` and return the best ``top_n`` (default: ``self.top_n``).
 
@@ -147,11 +173,16 @@ class BaseReranker(ABC):
         that does not finish in time raises :class:`~rag_core.DeadlineExceededError` and its
         queued work is cancelled; a reranker too busy to finish in time may refuse at once with
         :class:`~rag_core.OverloadedError`. Cancelling the call cancels its queued work too.
+
+        ``instruction`` (a task description, e.g. "Given a claim, find abstracts that support or
+        refute it") is read by models trained with one (LLM rerankers; the constructor's default
+        otherwise); other models ignore it, and ``result.stats.instruction`` says what was used.
         """
         started = time.perf_counter()
         query, docs, n = self._prepare(query, documents, top_n)
+        query, used = self._with_instruction(query, instruction)
         if not docs:
-            return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started)
+            return self._finish([], DocumentScores(np.zeros(0), np.zeros(0)), n, started, used)
         if timeout_s is None:
             scored = await self._score_documents_async(query, docs)
         else:
@@ -165,7 +196,7 @@ class BaseReranker(ABC):
                     f"scoring {len(docs)} documents did not finish within {timeout_s:g} s "
                     "(its queued work was cancelled)"
                 ) from None
-        return self._finish(docs, scored, n, started)
+        return self._finish(docs, scored, n, started, used, query)
 
     def estimate_cost(self, query: str, texts: Sequence[str]) -> int:
         """About how many tokens scoring ``texts`` against ``query`` costs (for request limits)."""
@@ -182,6 +213,9 @@ class BaseReranker(ABC):
     def pending_cost(self) -> int:
         """Estimated tokens queued or being scored right now (0 for rerankers without a queue)."""
         return 0
+
+    def reset_caches(self) -> None:  # noqa: B027 - optional hook
+        """Forget scores kept across requests (timing a cold path, or after a model swap)."""
 
     def close(self) -> None:
         if self._executor is not None:
@@ -206,6 +240,9 @@ class BaseReranker(ABC):
         if self.fallback_from is not None:
             info["fallback_from"] = self.fallback_from
             info["fallback_reason"] = self.fallback_reason
+        info["languages"] = sorted(self.languages) if self.languages is not None else "multilingual or unknown"
+        if self.language_warnings:
+            info["language_warnings"] = list(self.language_warnings.values())
         return info
 
     # -- helpers ------------------------------------------------------------------------------
@@ -216,6 +253,33 @@ class BaseReranker(ABC):
         if top_n < 1:
             raise InvalidInputError(f"top_n must be >= 1, got {top_n}")
         return int(top_n)
+
+    @staticmethod
+    def _check_instruction(instruction: Any) -> str | None:
+        if instruction is None:
+            return None
+        if not isinstance(instruction, str):
+            raise InvalidInputError(f"instruction must be a string, got {type(instruction).__name__}")
+        from rag_core.engines import INSTRUCTION_SEPARATOR
+
+        if INSTRUCTION_SEPARATOR in instruction:
+            raise InvalidInputError("instruction must not contain the control character U+001F")
+        return check_text(instruction, "instruction").strip() or None
+
+    def _with_instruction(self, query: str, instruction: str | None) -> tuple[str, str | None]:
+        """The query to score (with the instruction folded in for models that read one) and the
+        instruction used (None: the model takes none, or none was given and it has no default)."""
+        instruction = self._check_instruction(instruction) or self.instruction
+        if not self.takes_instruction:
+            return query, None
+        from rag_core.engines import compose_instruction
+
+        return compose_instruction(instruction, query), instruction or self.default_instruction
+
+    @property
+    def default_instruction(self) -> str | None:
+        """The instruction a model that reads one uses when none is given (its card's default)."""
+        return None
 
     @staticmethod
     def _check_query(query: Any) -> str:
@@ -232,7 +296,52 @@ class BaseReranker(ABC):
             raise InvalidInputError("documents must be a list, got None")
         return query, to_documents(documents), n
 
-    def _finish(self, docs: list[Document], scored: DocumentScores, top_n: int, started: float) -> RerankResult:
+    @staticmethod
+    def card_languages(model_name: str) -> frozenset[str] | None:
+        """The languages a model's card (or built-in entry) declares; None when unknown."""
+        from rag_core._errors import ModelLoadError
+        from rag_core._hub import resolve_model_dir
+        from rag_core.models import builtin_languages, model_languages
+
+        declared = builtin_languages(model_name)
+        if declared is not None:
+            return model_languages(None, declared)
+        try:
+            return model_languages(resolve_model_dir(model_name))
+        except ModelLoadError:
+            return None
+
+    def language_gap(self, query: str, texts: Sequence[str] = ()) -> str | None:
+        """A warning when the model does not read the query's (or the passages') script, per its
+        card; logged once per script, kept in :attr:`language_warnings` (``/health`` shows them)."""
+        from rag_core.engines import split_instruction
+        from rag_core.models import script_gap
+
+        if self.languages is None:
+            return None
+        _, query = split_instruction(query)
+        sample = " ".join([query, *(t[:200] for t in texts[:5])])
+        script = script_gap(self.languages, query) or script_gap(self.languages, sample)
+        if script is None:
+            return None
+        message = (
+            f"{self.model_name} reads {', '.join(sorted(self.languages))}, not {script}-script text: its scores on "
+            "this query mean little (configure a multilingual model, e.g. RERANKER_MULTILINGUAL_MODEL)"
+        )
+        if script not in self.language_warnings:
+            self.language_warnings[script] = message
+            logger.warning(message)
+        return message
+
+    def _finish(
+        self,
+        docs: list[Document],
+        scored: DocumentScores,
+        top_n: int,
+        started: float,
+        instruction: str | None = None,
+        query: str = "",
+    ) -> RerankResult:
         scores = np.asarray(scored.scores, dtype=np.float64)
         if len(scores) != len(docs):
             raise RuntimeError(f"{self.name} returned {len(scores)} scores for {len(docs)} documents")
@@ -275,6 +384,8 @@ class BaseReranker(ABC):
             score_max=float(finite.max()) if len(finite) else None,
             score_min=float(finite.min()) if len(finite) else None,
             score_mean=float(finite.mean()) if len(finite) else None,
+            instruction=instruction,
+            language_warning=self.language_gap(query, [d.page_content for d in docs]) if query else None,
         )
         if top1_changed:
             logger.info("Reranking changed top result: %s → %s", _label(docs[0]), _label(results[0]))

@@ -45,8 +45,9 @@ class BiEncoderReranker(BaseReranker):
         vector_cache_size: int = 100_000,
         fusion: FusionSetting = "none",
         fusion_weight: float | None = None,
+        instruction: str | None = None,
     ) -> None:
-        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight)
+        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight, instruction=instruction)
         if embedder is None:  # share the process-wide model unless a different batch size is asked for
             embedder = (
                 load_embedder(model_name, device)
@@ -54,6 +55,7 @@ class BiEncoderReranker(BaseReranker):
                 else SentenceTransformerEmbedder(model_name, device=device, batch_size=batch_size)
             )
         self.embedder = embedder
+        self.languages = self.card_languages(embedder.model_name)
         self.vector_lookup = vector_lookup
         self.reused_vectors = 0
         self.cached_vectors = 0

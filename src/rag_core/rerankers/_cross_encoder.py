@@ -17,7 +17,9 @@ from rag_core.engines import (
     ScoringEngine,
     create_engine,
 )
+from rag_core.engines._cache import PairScoreCache
 from rag_core.engines._microbatch import MicroBatcher, estimate_cost
+from rag_core.engines._tokenization import PairTokenizer
 from rag_core.engines._torch import Precision
 from rag_core.rerankers._base import BaseReranker, DocumentScores, sigmoid
 from rag_core.rerankers._fusion import FusionSetting, recommended_fusion
@@ -58,11 +60,13 @@ class CrossEncoderReranker(BaseReranker):
         revision: str | None = None,
         microbatch_wait_ms: float = 2.0,
         max_queue_tokens: int | None = None,
+        score_cache_size: int = 50_000,
         fusion: FusionSetting = "none",
         fusion_weight: float | None = None,
         engine: ScoringEngine | None = None,
+        instruction: str | None = None,
     ) -> None:
-        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight)
+        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight, instruction=instruction)
         if batch_size < 1:
             from rag_core._errors import InvalidInputError
 
@@ -81,6 +85,8 @@ class CrossEncoderReranker(BaseReranker):
             revision=revision,
         )
         self.engine = engine or create_engine(model_name, self.options)
+        if engine is None or self.name != "cross_encoder":  # a model loaded from a folder has a card
+            self.languages = self.card_languages(model_name)
         self.batch_size = batch_size
         self.max_windows = max_windows
         if fusion == "auto" and engine is None:  # the model's own recommendation (rag_rerank.json), else none
@@ -91,6 +97,7 @@ class CrossEncoderReranker(BaseReranker):
         self._batcher = MicroBatcher(
             self.engine, wait_ms=microbatch_wait_ms, max_queue_cost=max_queue_tokens, cost=self._pair_costs
         )
+        self.score_cache = PairScoreCache(score_cache_size)
 
     def _pair_costs(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Estimated tokens per pair, capped at what its windows can hold."""
@@ -102,10 +109,14 @@ class CrossEncoderReranker(BaseReranker):
         return sum(self._pair_costs([(query, t) for t in texts]))
 
     def count_tokens(self, query: str, texts: Sequence[str]) -> int:
+        pairs = [(query, t) for t in texts]
+        counter = getattr(self.engine, "count_tokens", None)
+        if counter is not None:  # an engine that knows its prompts (LLM)
+            return int(counter(pairs))
         tokenizer = getattr(self.engine, "tokenizer", None)
-        if tokenizer is None:
-            return self.estimate_cost(query, texts)
-        return int(tokenizer.count_tokens([(query, t) for t in texts]))
+        if isinstance(tokenizer, PairTokenizer):
+            return int(tokenizer.count_tokens(pairs))
+        return self.estimate_cost(query, texts)
 
     @property
     def pending_cost(self) -> int:
@@ -126,29 +137,44 @@ class CrossEncoderReranker(BaseReranker):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "native": self.engine.native}
 
+    def _score_pairs_cached(self, pairs: list[tuple[str, str]]) -> PairScores:
+        found, missing = self.score_cache.split(pairs)
+        fresh = self._batcher.score([pairs[i] for i in missing]) if missing else None
+        if fresh is not None:
+            self.score_cache.store([pairs[i] for i in missing], fresh)
+        return self.score_cache.assemble(len(pairs), found, missing, fresh)
+
     def _score_documents(self, query: str, documents: Sequence[Document]) -> DocumentScores:
-        return self._to_scores(self._batcher.score([(query, doc.page_content) for doc in documents]))
+        return self._to_scores(self._score_pairs_cached([(query, doc.page_content) for doc in documents]))
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> DocumentScores:
         """Scores of (query, passage) pairs of any number of queries, in one engine call (what a
         serving layer that merges requests, such as a Ray Serve batch, needs)."""
         if not pairs:
             return self._to_scores(PairScores.empty())
-        return self._to_scores(self._batcher.score(list(pairs)))
+        return self._to_scores(self._score_pairs_cached(list(pairs)))
 
     async def _score_documents_async(
         self, query: str, documents: Sequence[Document], *, deadline: float | None = None
     ) -> DocumentScores:
-        future = self._batcher.submit([(query, doc.page_content) for doc in documents], deadline=deadline)
-        return self._to_scores(await asyncio.wrap_future(future))
+        pairs = [(query, doc.page_content) for doc in documents]
+        found, missing = self.score_cache.split(pairs)
+        fresh = None
+        if missing:  # only what this query has not scored before goes to the engine
+            todo = [pairs[i] for i in missing]
+            fresh = await asyncio.wrap_future(self._batcher.submit(todo, deadline=deadline))
+            self.score_cache.store(todo, fresh)
+        return self._to_scores(self.score_cache.assemble(len(pairs), found, missing, fresh))
 
-    @staticmethod
-    def _to_scores(result: PairScores) -> DocumentScores:
+    def _to_scores(self, result: PairScores) -> DocumentScores:
         extra = [{"rerank_windows": int(w)} for w in result.windows]
         for item, truncated in zip(extra, result.truncated, strict=True):
             if truncated:
                 item["rerank_truncated"] = True
         return DocumentScores(sigmoid(result.logits), result.logits.astype("float64"), extra)
+
+    def reset_caches(self) -> None:
+        self.score_cache.clear()
 
     def close(self) -> None:
         super().close()
@@ -161,4 +187,5 @@ class CrossEncoderReranker(BaseReranker):
             "native": self.engine.native,
             "engine_details": self.engine.describe(),
             "microbatch": self._batcher.stats(),
+            "score_cache": self.score_cache.stats(),
         }

@@ -13,12 +13,40 @@ from rag_core.models._builtin import BUILTIN_PREFIX, resolve_builtin
 from rag_core.rerankers._base import BaseReranker
 from rag_core.rerankers._registry import get_reranker_class
 
-__all__ = ["RerankerFactory", "RerankerSettings", "config_from_settings"]
+__all__ = ["RerankerFactory", "RerankerSettings", "config_from_settings", "detect_reranker_type"]
 
 logger = logging.getLogger(__name__)
 
 #: Config keys accepted as synonyms of constructor arguments (the spec uses "model").
 _ALIASES = {"model": "model_name", "model_name_or_path": "model_name"}
+
+
+def detect_reranker_type(model_name: str) -> str | None:
+    """The reranker type a checkpoint needs, from its config (``llm`` for a causal LM, ``colbert``
+    for a ColBERT / PyLate checkpoint), or None when it is a cross-encoder or cannot be read
+    (loading then fails with the full error)."""
+    import json
+
+    from rag_core._hub import resolve_model_dir
+
+    try:
+        folder = resolve_model_dir(model_name)
+    except ModelLoadError:
+        return None
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    architectures = " ".join(config.get("architectures") or [])
+    if "ColBERT" in architectures or (folder / "artifact.metadata").is_file():
+        return "colbert"
+    modules = folder / "modules.json"
+    if modules.is_file() and "pylate" in modules.read_text(encoding="utf-8").lower():
+        return "colbert"
+    causal = "CausalLM" in architectures or "LMHeadModel" in architectures
+    if causal and "SequenceClassification" not in architectures:
+        return "llm"
+    return None
 
 
 class RerankerSettings(Protocol):
@@ -69,6 +97,12 @@ class RerankerFactory:
             if builtin_type != cls.name:
                 cls = get_reranker_class(builtin_type)
                 kwargs = RerankerFactory._accepted(cls, kwargs, strict=False)
+        elif isinstance(model, str) and cls.name == "cross_encoder":
+            family = detect_reranker_type(model)
+            if family is not None and family != cls.name:
+                logger.info("%s is a %s checkpoint: using the %s reranker type", model, family, family)
+                cls = get_reranker_class(family)
+                kwargs = RerankerFactory._accepted(cls, kwargs, strict=False)
         accepted = RerankerFactory._accepted(cls, kwargs, strict=True)
         return cls(**accepted)
 
@@ -94,9 +128,12 @@ class RerankerFactory:
         if not settings.reranker_enabled:
             logger.info("reranking disabled (RERANKER_ENABLED=false)")
             return None
-        config = config_from_settings(settings, settings.reranker_type)
+        reranker_type = settings.reranker_type
+        if reranker_type == "cross_encoder":  # a causal LM or a ColBERT checkpoint names its own type
+            reranker_type = detect_reranker_type(settings.reranker_model) or reranker_type
+        config = config_from_settings(settings, reranker_type)
         try:
-            return RerankerFactory.create_sync(settings.reranker_type, config)
+            return RerankerFactory.create_sync(reranker_type, config)
         except ModelLoadError as exc:
             fallback = (settings.reranker_fallback_model or "").strip()
             if not fallback:

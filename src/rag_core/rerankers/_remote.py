@@ -42,6 +42,8 @@ class RemoteReranker(BaseReranker):
     """
 
     name: ClassVar[str] = "remote"
+    #: An instruction goes to the server, whose model decides (ours reports whether it was used).
+    takes_instruction = True
 
     def __init__(
         self,
@@ -59,8 +61,9 @@ class RemoteReranker(BaseReranker):
         fusion_weight: float | None = None,
         transport: Any = None,
         async_transport: Any = None,
+        instruction: str | None = None,
     ) -> None:
-        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight)
+        super().__init__(top_n=top_n, fusion=fusion, fusion_weight=fusion_weight, instruction=instruction)
         if not url:
             raise ConfigurationError("the remote reranker needs RERANKER_URL (the server's base URL)")
         if not url.startswith(("http://", "https://")):
@@ -107,7 +110,13 @@ class RemoteReranker(BaseReranker):
         return headers
 
     def _body(self, query: str, texts: Sequence[str]) -> dict[str, Any]:
-        return {"model": self._model, "query": query, "documents": list(texts), "top_n": len(texts)}
+        from rag_core.engines import split_instruction
+
+        instruction, query = split_instruction(query)
+        body: dict[str, Any] = {"model": self._model, "query": query, "documents": list(texts), "top_n": len(texts)}
+        if instruction:  # only when there is one: other Cohere-compatible servers need not know the field
+            body["instruction"] = instruction
+        return body
 
     def _delay(self, attempt: int, response: Any) -> float:
         retry_after = response.headers.get("retry-after") if response is not None else None

@@ -23,6 +23,10 @@ class RerankStats(NamedTuple):
     score_max: float | None
     score_min: float | None
     score_mean: float | None
+    #: The instruction the model read (None: it reads none, or none applied).
+    instruction: str | None = None
+    #: Set when the model does not read the query's (or passages') script, per its card.
+    language_warning: str | None = None
 
 
 class RerankResult(list[Document]):

@@ -55,9 +55,15 @@ def models(
     output: Annotated[str, typer.Option("--format", help="table or json")] = "table",
 ) -> None:
     """List the built-in models (tiers fast / balanced / quality): availability, size, layers, measured quality."""
+    from rag_core.rerankers import families
+
     rows = model_rows()
+    kinds = [
+        {"type": name, "description": e.description, "examples": e.examples, "needs": e.needs, "extra": e.extra}
+        for name, e in families().items()
+    ]
     if output == "json":
-        console.print_json(json.dumps(rows))
+        console.print_json(json.dumps({"builtin": rows, "families": kinds}))
         return
     from rich.table import Table
 
@@ -92,3 +98,9 @@ def models(
     measured = {r["measured_on"] for r in rows if r["measured_on"]}
     if measured:
         console.print("pairs/s measured on: " + "; ".join(sorted(measured)), highlight=False)
+    families_table = Table(title="reranker families (RERANKER_TYPE; a checkpoint's family is detected when it can be)")
+    for column in ("type", "what it is", "weights", "needs"):
+        families_table.add_column(column, overflow="fold")
+    for kind in kinds:
+        families_table.add_row(kind["type"], kind["description"], kind["examples"], kind["needs"])
+    console.print(families_table)

@@ -90,6 +90,19 @@ def create_app(
                 logger.error("reranker could not be loaded: %s", services.reranker_error)
         else:
             services.reranker = reranker
+        if settings.reranker_multilingual_model and services.reranker is not None:
+            try:
+                services.multilingual = await asyncio.to_thread(
+                    build_reranker,
+                    settings.model_copy(
+                        update={
+                            "reranker_model": settings.reranker_multilingual_model,
+                            "reranker_fallback_model": None,
+                        }
+                    ),
+                )
+            except Exception as exc:  # the main reranker still serves; say why the second is missing
+                logger.error("RERANKER_MULTILINGUAL_MODEL could not be loaded: %s: %s", type(exc).__name__, exc)
         if index is _UNSET:
             try:
                 services.index = await asyncio.to_thread(_open_index, settings)
@@ -119,6 +132,8 @@ def create_app(
             await services.cache.close()
         if reranker is _UNSET and services.reranker is not None:
             services.reranker.close()
+        if services.multilingual is not None:
+            services.multilingual.close()
 
     app = FastAPI(
         title="rag-rerank",

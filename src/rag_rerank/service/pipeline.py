@@ -101,12 +101,18 @@ async def run_while_connected(request: Request, work: Coroutine[Any, Any, T]) ->
 
 
 async def guarded_rerank(
-    services: Services, request: Request, query: str, docs: list[Document], top_n: int
+    services: Services,
+    request: Request,
+    query: str,
+    docs: list[Document],
+    top_n: int,
+    instruction: str | None = None,
 ) -> RerankOutcome:
     """:func:`rerank_with_cache` under the deadline, cancelled if the client leaves."""
+    timeout = services.settings.reranker_timeout_s
     try:
         return await run_while_connected(
-            request, rerank_with_cache(services, query, docs, top_n, timeout_s=services.settings.reranker_timeout_s)
+            request, rerank_with_cache(services, query, docs, top_n, timeout_s=timeout, instruction=instruction)
         )
     except OverloadedError:
         services.metrics.rejected.labels(reason="overloaded").inc()
@@ -121,7 +127,7 @@ async def guarded_rerank(
 
 
 async def rerank_texts(
-    services: Services, request: Request, query: str, texts: list[str], route: str
+    services: Services, request: Request, query: str, texts: list[str], route: str, instruction: str | None = None
 ) -> tuple[RerankOutcome, int]:
     """The rerank endpoints' common path: validate, refuse what is over the limits, rerank all
     ``texts`` under the guards. Returns the outcome (every document, best first) and the
@@ -138,7 +144,7 @@ async def rerank_texts(
     check_request_cost(services, reranker, query, texts, "send fewer or shorter documents")
     docs = [Document(text, {"index": i}) for i, text in enumerate(texts)]
     try:
-        outcome = await guarded_rerank(services, request, query, docs, len(docs))
+        outcome = await guarded_rerank(services, request, query, docs, len(docs), instruction)
     except (OverloadedError, DeadlineExceededError, ClientDisconnectedError):
         raise
     except Exception as exc:
@@ -157,6 +163,8 @@ class RerankStage:
     elapsed_ms: float = 0.0
     error: str | None = None
     retry_after_s: float | None = None
+    instruction: str | None = None
+    language_warning: str | None = None
 
 
 async def _rerank_stage(
@@ -167,6 +175,7 @@ async def _rerank_stage(
     candidates: list[Document],
     top_n: int,
     variant: str,
+    instruction: str | None = None,
 ) -> RerankStage:
     if reranker is None and services.reranker_error is None:
         return RerankStage("disabled", candidates[:top_n])
@@ -178,16 +187,21 @@ async def _rerank_stage(
         check_request_cost(
             services, reranker, query, [d.page_content for d in candidates], "lower top_k to rerank fewer candidates"
         )
-    return await _fail_open(services, request, query, candidates, top_n)
+    return await _fail_open(services, request, query, candidates, top_n, instruction)
 
 
 async def _fail_open(
-    services: Services, request: Request, query: str, candidates: list[Document], top_n: int
+    services: Services,
+    request: Request,
+    query: str,
+    candidates: list[Document],
+    top_n: int,
+    instruction: str | None = None,
 ) -> RerankStage:
     """Rerank; a failure, an overload or a missed deadline returns the retrieval order."""
     fallback = candidates[:top_n]
     try:
-        outcome = await guarded_rerank(services, request, query, candidates, top_n)
+        outcome = await guarded_rerank(services, request, query, candidates, top_n, instruction)
     except OverloadedError as exc:
         return RerankStage("overloaded", fallback, error=str(exc), retry_after_s=exc.retry_after_s)
     except DeadlineExceededError as exc:
@@ -199,7 +213,13 @@ async def _fail_open(
         error = f"{type(exc).__name__}: {exc}"
         logger.error("reranking failed, returning the retrieval order: %s", error)
         return RerankStage("failed", fallback, error=error)
-    return RerankStage(outcome.status, outcome.documents, outcome.elapsed_ms)
+    return RerankStage(
+        outcome.status,
+        outcome.documents,
+        outcome.elapsed_ms,
+        instruction=outcome.instruction,
+        language_warning=outcome.language_warning,
+    )
 
 
 def _query_documents(candidates: list[Document], final: list[Document]) -> list[QueryDocument]:
@@ -235,7 +255,7 @@ async def run_query(
     retrieval_ms = (time.perf_counter() - t0) * 1000
     services.metrics.retrieval_seconds.observe(retrieval_ms / 1000)
     variant = assign_variant(settings.reranker_ab_ratio, body.user_id or body.session_id)
-    stage = await _rerank_stage(services, request, reranker, query, candidates, top_n, variant)
+    stage = await _rerank_stage(services, request, reranker, query, candidates, top_n, variant, body.instruction)
     services.metrics.requests.labels(variant=variant, status=stage.status).inc()
     logger.info(
         "query variant=%s status=%s candidates=%d returned=%d",
@@ -257,5 +277,7 @@ async def run_query(
         error=stage.error,
         candidates=_query_documents(candidates, candidates) if body.return_candidates else None,
         query_expansion=expansion.info or None,
+        instruction=stage.instruction,
+        language_warning=stage.language_warning,
     )
     return response, stage

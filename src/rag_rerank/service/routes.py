@@ -83,7 +83,7 @@ async def cohere_rerank(body: CohereRerankRequest, request: Request, services: S
     the request is over ``RERANKER_MAX_REQUEST_TOKENS``.
     """
     texts = [d if isinstance(d, str) else d.text for d in body.documents]
-    outcome, tokens = await rerank_texts(services, request, body.query, texts, request.url.path)
+    outcome, tokens = await rerank_texts(services, request, body.query, texts, request.url.path, body.instruction)
     top_n = min(body.top_n or len(texts), len(texts))
     results = []
     for doc in outcome.documents[:top_n]:
@@ -106,6 +106,10 @@ async def cohere_rerank(body: CohereRerankRequest, request: Request, services: S
             "model": model,
             "engine": reranker.engine_name if reranker is not None else None,
             "fallback_from": reranker.fallback_from if reranker is not None else None,
+            "instruction": outcome.instruction,
+            "instruction_used": outcome.instruction is not None,
+            "language_warning": outcome.language_warning,
+            "scored_by": outcome.model,
             "requested_model": body.model,
             "cache": outcome.cache,
             "rerank_ms": outcome.elapsed_ms,
@@ -121,12 +125,15 @@ async def cohere_rerank(body: CohereRerankRequest, request: Request, services: S
     summary="Rerank texts (Hugging Face TEI-compatible)",
     operation_id="rerank_tei",
 )
-async def tei_rerank(body: TeiRerankRequest, request: Request, services: Services = Depends(get_services)) -> Any:
+async def tei_rerank(
+    body: TeiRerankRequest, request: Request, response: Response, services: Services = Depends(get_services)
+) -> Any:
     """Text Embeddings Inference's ``/rerank``: every text with its score, best first. ``score``
     is the sigmoid of the logit, or the logit itself with ``raw_scores``. Long texts are scored
     in windows (best window) whatever ``truncate`` says; errors carry TEI's ``error`` and
     ``error_type`` fields besides ours."""
-    outcome, _ = await rerank_texts(services, request, body.query, body.texts, request.url.path)
+    outcome, _ = await rerank_texts(services, request, body.query, body.texts, request.url.path, body.instruction)
+    response.headers["X-Instruction-Used"] = "true" if outcome.instruction is not None else "false"
     results = []
     for doc in outcome.documents:
         index = int(doc.metadata["original_rank"]) - 1

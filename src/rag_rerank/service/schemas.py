@@ -77,6 +77,12 @@ class QueryRequest(BaseModel):
     return_candidates: StrictBool = Field(
         default=False, description="Also return every retrieved candidate in retrieval order (the playground does)."
     )
+    instruction: Text | None = Field(
+        default=None,
+        max_length=2000,
+        description="Task description for models that read one (LLM rerankers); others ignore it. Default: "
+        "RERANKER_INSTRUCTION, else the model card's.",
+    )
 
 
 class QueryDocument(BaseModel):
@@ -116,6 +122,14 @@ class QueryResponse(BaseModel):
         default=None,
         description="What QUERY_EXPANSION did before retrieval (expander, added terms, ms; error when it failed and "
         "the original query was used). The reranker always scores the original query.",
+    )
+    instruction: str | None = Field(
+        default=None, description="The instruction the reranker's model read; null when it reads none."
+    )
+    language_warning: str | None = Field(
+        default=None,
+        description="Set when the reranker's model card says it does not read the query's (or passages') script; "
+        "with RERANKER_MULTILINGUAL_MODEL configured, that model scored the request instead.",
     )
 
 
@@ -159,6 +173,12 @@ class CohereRerankRequest(BaseModel):
     rank_fields: list[Text] | None = None
     max_chunks_per_doc: StrictInt | None = Field(default=None, ge=1)
     max_tokens_per_doc: StrictInt | None = Field(default=None, ge=1)
+    instruction: Text | None = Field(
+        default=None,
+        max_length=2000,
+        description="Task description for models that read one (LLM rerankers); others ignore it. Default: "
+        "RERANKER_INSTRUCTION, else the model card's.",
+    )
 
 
 class CohereResult(BaseModel):
@@ -191,6 +211,12 @@ class TeiRerankRequest(BaseModel):
     return_text: StrictBool = False
     truncate: StrictBool | None = None
     truncation_direction: Literal["Left", "Right", "left", "right"] | None = None
+    instruction: Text | None = Field(
+        default=None,
+        max_length=2000,
+        description="Task description for models that read one (LLM rerankers); others ignore it. Default: "
+        "RERANKER_INSTRUCTION, else the model card's.",
+    )
 
 
 class TeiRerankResult(BaseModel):

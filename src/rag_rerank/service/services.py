@@ -26,6 +26,8 @@ class Services:
     metrics: ServiceMetrics
     reranker: BaseReranker | None = None
     reranker_error: str | None = None
+    #: RERANKER_MULTILINGUAL_MODEL: scores what the main model's card says it does not read
+    multilingual: BaseReranker | None = None
     index: SearchIndex | None = None
     retriever: HybridRetriever | None = None
     index_error: str | None = None
@@ -33,7 +35,22 @@ class Services:
     started: float = field(default_factory=time.time)
 
     def reranker_info(self) -> dict[str, Any] | None:
-        return self.reranker.describe() if self.reranker is not None else None
+        if self.reranker is None:
+            return None
+        info = self.reranker.describe()
+        if self.multilingual is not None:
+            info["multilingual"] = self.multilingual.identity()
+        return info
+
+    def reranker_for(self, query: str, docs: Sequence[Document]) -> tuple[BaseReranker | None, str | None]:
+        """The reranker for this request, and the language warning when the main model does not
+        read its script (the multilingual model, when one is configured, scores it instead)."""
+        if self.reranker is None:
+            return None, None
+        warning = self.reranker.language_gap(query, [d.page_content for d in docs])
+        if warning is not None and self.multilingual is not None:
+            return self.multilingual, f"{warning.split(':')[0]}: scored by {self.multilingual.model_name}"
+        return self.reranker, warning
 
 
 def build_cache(settings: AppSettings) -> RerankCache | None:
@@ -50,6 +67,9 @@ class RerankOutcome:
     status: Literal["ok", "cached"]
     cache: str
     elapsed_ms: float
+    instruction: str | None = None
+    language_warning: str | None = None
+    model: str | None = None
 
 
 def _from_cache(ranking: CachedRanking, docs: Sequence[Document], top_n: int) -> list[Document] | None:
@@ -81,16 +101,24 @@ def _from_cache(ranking: CachedRanking, docs: Sequence[Document], top_n: int) ->
 
 
 async def rerank_with_cache(
-    services: Services, query: str, docs: list[Document], top_n: int, *, timeout_s: float | None = None
+    services: Services,
+    query: str,
+    docs: list[Document],
+    top_n: int,
+    *,
+    timeout_s: float | None = None,
+    instruction: str | None = None,
 ) -> RerankOutcome:
     """Rerank ``docs`` (a cache hit skips the model); raises whatever the reranker raises
     (``OverloadedError``, ``DeadlineExceededError`` after ``timeout_s``, ...)."""
-    reranker = services.reranker
+    reranker, warning = services.reranker_for(query, docs)
     if reranker is None:
         raise RagRerankError(services.reranker_error or "no reranker is loaded")
     started = time.perf_counter()
     metrics = services.metrics
-    key = cache_key(reranker.model_name, query, docs) if services.cache is not None else ""
+    used = (instruction or reranker.instruction or reranker.default_instruction) if reranker.takes_instruction else None
+    keyed_query = query if used is None else f"{used}\x1f{query}"  # another instruction, another ranking
+    key = cache_key(reranker.model_name, keyed_query, docs) if services.cache is not None else ""
     cache_result = "disabled"
     if services.cache is not None:
         lookup = await services.cache.get(key)
@@ -99,8 +127,9 @@ async def rerank_with_cache(
         if lookup.ranking is not None:
             rebuilt = _from_cache(lookup.ranking, docs, top_n)
             if rebuilt is not None:
-                return RerankOutcome(rebuilt, "cached", "hit", (time.perf_counter() - started) * 1000)
-    result = await reranker.rerank(query, docs, top_n=len(docs), timeout_s=timeout_s)
+                elapsed = (time.perf_counter() - started) * 1000
+                return RerankOutcome(rebuilt, "cached", "hit", elapsed, used, warning, reranker.model_name)
+    result = await reranker.rerank(query, docs, top_n=len(docs), timeout_s=timeout_s, instruction=instruction)
     metrics.pairs_scored.inc(len(docs))
     metrics.batch_documents.observe(len(docs))
     if result.stats.top1_changed:
@@ -117,4 +146,4 @@ async def rerank_with_cache(
         metrics.scores.observe(float(doc.score or 0.0))
     elapsed = (time.perf_counter() - started) * 1000
     metrics.rerank_seconds.observe(elapsed / 1000)
-    return RerankOutcome(top, "ok", cache_result, elapsed)
+    return RerankOutcome(top, "ok", cache_result, elapsed, result.stats.instruction, warning, reranker.model_name)

@@ -190,6 +190,9 @@ function render(body, query, topN) {
     ["per document", perDoc === "—" ? perDoc : `${perDoc} ms`],
     ["total", `${t.total_ms.toFixed(1)} ms`],
   ];
+  if (body.language_warning) {
+    parts.push(["LANGUAGE", body.language_warning, "warn"]);
+  }
   if (body.reranker && body.reranker.fallback_from) {
     parts.push(["FALLBACK", `configured ${body.reranker.fallback_from} unavailable`, "warn"]);
   }
