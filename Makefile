@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned: 2.13.0 is a CPU build (an unpinned torch pulls a multi-GB CUDA build)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,quality,scale]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,quality,scale,documents,frameworks]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ os.environ.setdefault("RAG_RERANK_CPU", "avx2")
 os.environ["RAG_RERANK_CACHE"] = tempfile.mkdtemp(prefix="rag-rerank-test-cache-")
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # test helpers (document_files) import by name
 SHARED_DATA = Path(os.environ.get("RAG_RERANK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 

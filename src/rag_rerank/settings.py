@@ -88,6 +88,8 @@ class AppSettings(BaseSettings):
     query_expansion_terms: Positive = 10
     query_expansion_original_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     embedding_model: str = "builtin:all-MiniLM-L6-v2"
+    chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 256
+    chunk_overlap_tokens: Annotated[int, Field(ge=0, le=1024)] = 32
     embedding_batch_size: Positive = 64
     # -- storage and service -----------------------------------------------------------------
     rag_rerank_home: Path = Path(".rag-rerank")

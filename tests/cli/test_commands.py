@@ -44,8 +44,11 @@ def test_index_then_search(home):
     )
     assert found.exit_code == 0, found.output
     hits = json_out(found)
-    assert hits[0]["page_content"].startswith("# Coffee")
-    assert hits[0]["metadata"]["retrieval_ranks"]
+    assert hits[0]["page_content"].startswith("Espresso is brewed")
+    assert hits[0]["metadata"]["heading"] == "Coffee" and hits[0]["metadata"]["retrieval_ranks"]
+    (docs / "scan.pdf").write_bytes(b"%PDF-1.4 not really")
+    skipped = runner.invoke(app, ["index", str(docs), "--index", "mine"])
+    assert skipped.exit_code == 0 and "scan.pdf" in skipped.output and "skipped" in skipped.output
     bad = runner.invoke(app, ["index", str(home / "missing.txt"), "--index", "mine"])
     assert bad.exit_code == 2 and "no such file" in bad.output
 

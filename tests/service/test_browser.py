@@ -131,3 +131,39 @@ def test_docs_render_offline_with_every_endpoint(server, page):
     page.goto(server.url + "/redoc")
     page.wait_for_selector("h2")
     assert page.locator("text=Retrieve candidates, then rerank them").count() > 0
+
+
+def test_results_of_a_mixed_folder_link_to_their_file_and_page(tmp_path, bi_reranker, live_server, page):
+    """Index a folder of mixed files (PDF, DOCX, Markdown), search in the playground: each result
+    shows its file, page and heading, and the link serves the file at that page."""
+    pytest.importorskip("pypdf", reason="the documents extra is not installed")
+    import httpx
+
+    from document_files import make_docx, make_pdf
+    from rag_core.embeddings import load_embedder
+    from rag_core.retrieval import DocumentIndex
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    make_pdf(folder / "pump.pdf")
+    make_docx(folder / "policy.docx")
+    (folder / "notes.md").write_text("# Seals\n\nA worn seal leaks oil; replace it before the pump runs dry.")
+    index = DocumentIndex.open(tmp_path / "index", load_embedder("builtin:all-MiniLM-L6-v2"))
+    assert index.ingest([folder])["added"] == 3
+    config = settings()
+    server = live_server(create_app(config, reranker=bi_reranker, index=index), config)
+    page.goto(server.url + "/")
+    page.fill("#query", "how often should the pump seal be replaced")
+    page.fill("#top-k", "6")
+    page.fill("#top-n", "3")
+    page.click("#search-button")
+    page.wait_for_selector("#reranked-list li .origin")
+    origins = page.locator("#reranked-list .origin").all_inner_texts()
+    assert any("pump.pdf, page 2" in o and "Maintenance" in o for o in origins), origins
+    link = page.locator("#reranked-list a.source-link", has_text="pump.pdf").first
+    href = link.get_attribute("href")
+    assert href.startswith("/source?path=") and href.endswith("#page=2")
+    served = httpx.get(server.url + href.split("#")[0], timeout=10)
+    assert served.status_code == 200 and served.content[:5] == b"%PDF-"
+    assert httpx.get(server.url + "/source", params={"path": "/etc/passwd"}, timeout=10).status_code == 404
+    assert not page.problems  # type: ignore[attr-defined]

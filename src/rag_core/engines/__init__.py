@@ -9,7 +9,7 @@ from rag_core.engines._llm import INSTRUCTION_SEPARATOR, LlmEngine, compose_inst
 from rag_core.engines._loading import default_threads
 from rag_core.engines._microbatch import MicroBatcher
 from rag_core.engines._onnx import OnnxEngine
-from rag_core.engines._tokenization import EncodedBatch, EncodedPairs, LongDocumentMode, PairTokenizer
+from rag_core.engines._tokenization import EncodedBatch, EncodedPairs, LongDocumentMode, PairTokenizer, token_counter
 from rag_core.engines._torch import TorchEngine, pick_device
 
 __all__ = [
@@ -36,4 +36,5 @@ __all__ = [
     "logits_to_scores",
     "pick_device",
     "split_instruction",
+    "token_counter",
 ]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-__all__ = ["EncodedBatch", "EncodedPairs", "LongDocumentMode", "PairTokenizer", "load_tokenizer"]
+__all__ = ["EncodedBatch", "EncodedPairs", "LongDocumentMode", "PairTokenizer", "load_tokenizer", "token_counter"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,19 @@ def load_tokenizer(model_dir: str | Path) -> tuple[Tokenizer, int, int | None]:
     pad_id = hf.pad_token_id if hf.pad_token_id is not None else 0
     declared = int(hf.model_max_length) if hf.model_max_length and hf.model_max_length < 1_000_000 else None
     return tokenizer, int(pad_id), declared
+
+
+def token_counter(model_dir: str | Path) -> Callable[[str], int]:
+    """A function counting a text's tokens with a model's own tokenizer (no special tokens): what
+    chunking sizes passages in, so that a chunk fits the reranker's window."""
+    tokenizer, _, _ = load_tokenizer(model_dir)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+
+    def count(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count
 
 
 class PairTokenizer:

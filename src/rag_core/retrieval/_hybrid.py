@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from rag_core._documents import Document
 from rag_core._errors import ConfigurationError, InvalidInputError
+from rag_core.loaders import normalized_key
 from rag_core.retrieval._bm25 import BM25Retriever
 from rag_core.retrieval._expansion import Expansion, QueryExpander, timed_expand, timed_expand_sync
 from rag_core.retrieval._fusion import reciprocal_rank_fusion
@@ -152,9 +153,16 @@ class HybridRetriever:
                 scores.setdefault(key, {})[name] = score
                 keys.append(key)
             rankings[name] = keys
-        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights, limit=k)
-        out = []
+        fused = reciprocal_rank_fusion(rankings, k=self.rrf_k, weights=self.weights, limit=None)
+        out: list[Document] = []
+        seen: set[str] = set()
         for item in fused:
+            text_key = normalized_key(docs[item.key].page_content)
+            if text_key in seen:  # the same text under another id (another file, a copy): shown once
+                continue
+            seen.add(text_key)
+            if len(out) == k:
+                break
             doc = docs[item.key].copy_with(score=item.score)
             doc.metadata["retrieval_ranks"] = dict(item.ranks)
             doc.metadata["retrieval_scores"] = scores[item.key]

@@ -15,6 +15,14 @@ from rag_core._documents import Document
 from rag_core._errors import InvalidInputError
 from rag_core._jsonl import iter_jsonl
 from rag_core.embeddings import Embedder
+from rag_core.loaders import (
+    UnreadableFileError,
+    approximate_tokens,
+    chunk_sections,
+    normalized_key,
+    read_file,
+    supported_suffixes,
+)
 from rag_core.retrieval._bm25 import BM25Retriever
 from rag_core.retrieval._chunking import split_text
 from rag_core.retrieval._expansion import QueryExpander
@@ -23,16 +31,20 @@ from rag_core.retrieval._vector_store import InMemoryVectorStore, VectorStore
 
 __all__ = ["SUPPORTED_SUFFIXES", "DocumentIndex", "IngestReport", "SearchIndex", "open_search_index"]
 
+TokenCounter = Callable[[str], int]
+
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".jsonl")
+SUPPORTED_SUFFIXES = supported_suffixes()
 FORMAT_VERSION = 1
 
 Progress = Callable[[str, int, int], None]
 
 
-class IngestReport(dict[str, int]):
-    """Counts of an ingest: files added / changed / unchanged, passages added / removed."""
+class IngestReport(dict[str, Any]):
+    """What an ingest did: files added / changed / unchanged / removed / failed, passages added /
+    removed / shared (a chunk already indexed from another file is stored once, with both sources),
+    and ``errors``: one ``{"file", "reason"}`` per file that could not be read."""
 
 
 def _sha1(path: Path) -> str:
@@ -43,25 +55,39 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _passages_of(path: Path, source: str, max_units: int, overlap: int) -> list[Document]:
-    if path.suffix == ".jsonl":
-        docs = []
-        for number, row in iter_jsonl(path):
-            text = row.get("text", row.get("contents"))
-            if not isinstance(text, str):
-                raise InvalidInputError(f"{path}:{number}: needs a 'text' string")
-            base_id = str(row.get("id", f"{source}:{number}"))
-            metadata = {k: v for k, v in row.items() if k not in ("id", "text", "contents")}
-            chunks = split_text(text, max_units=max_units, overlap=overlap) or [text]
-            for n, chunk in enumerate(chunks):
-                doc_id = base_id if len(chunks) == 1 else f"{base_id}#{n}"
-                docs.append(Document(chunk, {**metadata, "source": source, "chunk": n}, id=doc_id))
-        return docs
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return [
-        Document(chunk, {"source": source, "chunk": n}, id=f"{source}#{n}")
-        for n, chunk in enumerate(split_text(text, max_units=max_units, overlap=overlap))
-    ]
+def _jsonl_passages(path: Path, source: str, max_units: int, overlap: int) -> list[Document]:
+    """A JSONL file's rows keep their ids (``id#n`` when a long text is split)."""
+    docs = []
+    for number, row in iter_jsonl(path):
+        text = row.get("text", row.get("contents"))
+        if not isinstance(text, str):
+            raise InvalidInputError(f"{path}:{number}: needs a 'text' string")
+        base_id = str(row.get("id", f"{source}:{number}"))
+        metadata = {k: v for k, v in row.items() if k not in ("id", "text", "contents")}
+        chunks = split_text(text, max_units=max_units, overlap=overlap) or [text]
+        for n, chunk in enumerate(chunks):
+            doc_id = base_id if len(chunks) == 1 else f"{base_id}#{n}"
+            docs.append(Document(chunk, {**metadata, "source": source, "chunk": n}, id=doc_id))
+    return docs
+
+
+def _file_passages(
+    path: Path, source: str, chunk_tokens: int, overlap_tokens: int, count: TokenCounter
+) -> list[Document]:
+    """A document file's chunks, content-addressed: the id is the chunk's normalised text, so a
+    chunk that another file (or the same file) already holds is stored once."""
+    sections = read_file(path)
+    chunks = chunk_sections(sections, max_tokens=chunk_tokens, overlap_tokens=overlap_tokens, count_tokens=count)
+    docs: list[Document] = []
+    seen: set[str] = set()
+    for n, chunk in enumerate(chunks):
+        key = normalized_key(chunk.text)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        where = {"source": source, "chunk": n, **chunk.metadata()}
+        docs.append(Document(chunk.text, {**where, "sources": [where]}, id=f"c:{key}"))
+    return docs
 
 
 class SearchIndex(ABC):
@@ -75,6 +101,11 @@ class SearchIndex(ABC):
     embedder: Embedder
     max_units: int = 200
     overlap: int = 40
+    #: Chunks of document files, in the reranker's tokens (set ``count_tokens`` to its tokenizer's
+    #: count; the default approximates a WordPiece count).
+    chunk_tokens: int = 256
+    chunk_overlap_tokens: int = 32
+    count_tokens: TokenCounter = staticmethod(approximate_tokens)
     files: dict[str, dict[str, Any]]
 
     @abstractmethod
@@ -95,6 +126,14 @@ class SearchIndex(ABC):
     @abstractmethod
     def contains(self, ids: Sequence[str]) -> set[str]:
         """The ids among ``ids`` that the index holds."""
+
+    @abstractmethod
+    def get_documents(self, ids: Sequence[str]) -> dict[str, Document]:
+        """The stored documents among ``ids`` (for merging the sources of a shared chunk)."""
+
+    @abstractmethod
+    def update_metadata(self, doc_id: str, metadata: dict[str, Any]) -> None:
+        """Replace a stored document's metadata (its text and vector stay)."""
 
     @abstractmethod
     def retriever(
@@ -126,41 +165,107 @@ class SearchIndex(ABC):
         for raw in paths:
             path = Path(raw)
             if path.is_dir():
-                files.extend(sorted(p for p in path.rglob("*") if p.suffix in SUPPORTED_SUFFIXES and p.is_file()))
+                files.extend(
+                    sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES and p.is_file())
+                )
             elif path.is_file():
-                if path.suffix not in SUPPORTED_SUFFIXES:
+                if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                     raise InvalidInputError(f"{path}: unsupported file type (use {', '.join(SUPPORTED_SUFFIXES)})")
                 files.append(path)
             else:
                 raise InvalidInputError(f"{path}: no such file or folder")
         return files
 
-    def ingest(self, paths: Iterable[str | Path], *, progress: Progress | None = None) -> IngestReport:
-        """Index files (``.txt``, ``.md``, ``.jsonl``) incrementally, then save."""
-        report = IngestReport(added=0, changed=0, unchanged=0, passages_added=0, passages_removed=0)
-        files = self.expand(paths)
+    def _passages(self, path: Path, source: str) -> list[Document]:
+        if path.suffix.lower() == ".jsonl":
+            return _jsonl_passages(path, source, self.max_units, self.overlap)
+        return _file_passages(path, source, self.chunk_tokens, self.chunk_overlap_tokens, self.count_tokens)
+
+    def _drop_source(self, source: str, ids: Sequence[str]) -> int:
+        """Take ``source``'s passages out: a passage other files share loses this source only."""
+        stored = self.get_documents(list(ids))
+        gone = []
+        for doc_id in ids:
+            doc = stored.get(doc_id)
+            if doc is None:
+                continue
+            others = [w for w in doc.metadata.get("sources", []) if w.get("source") != source]
+            if others:
+                self.update_metadata(doc_id, {**doc.metadata, **others[0], "sources": others})
+            else:
+                gone.append(doc_id)
+        return self.remove(gone)
+
+    def _share(self, docs: list[Document]) -> tuple[list[Document], int]:
+        """Documents to add; chunks the index already holds get this file as one more source."""
+        content = [d for d in docs if str(d.id).startswith("c:")]
+        stored = self.get_documents([str(d.id) for d in content]) if content else {}
+        fresh: list[Document] = []
+        shared = 0
+        for doc in docs:
+            existing = stored.get(str(doc.id))
+            if existing is None:
+                fresh.append(doc)
+                continue
+            sources = [w for w in existing.metadata.get("sources", []) if w.get("source") != doc.metadata["source"]]
+            self.update_metadata(str(doc.id), {**existing.metadata, "sources": [*sources, *doc.metadata["sources"]]})
+            shared += 1
+        return fresh, shared
+
+    def ingest(
+        self, paths: Iterable[str | Path], *, progress: Progress | None = None, prune: bool = True
+    ) -> IngestReport:
+        """Index files (PDF, HTML, DOCX, PPTX, XLSX, CSV, EPUB, Markdown, text, JSONL) incrementally,
+        then save. An unchanged file is skipped; a changed file's passages are replaced; with
+        ``prune``, files indexed before from a given folder that are gone now lose their passages.
+        A file that cannot be read (encrypted, corrupt, empty, too large) is reported in
+        ``errors`` by name with the reason, and the rest go on; what was indexed stays."""
+        report = IngestReport(
+            added=0, changed=0, unchanged=0, removed=0, failed=0, passages_added=0, passages_removed=0,
+            passages_shared=0, errors=[],
+        )  # fmt: skip
+        roots = [Path(p).resolve() for p in paths]
+        files = self.expand(roots)
+        if prune:
+            present = {str(f.resolve()) for f in files}
+            folders = [r for r in roots if r.is_dir()]
+            for source in sorted(self.files):
+                inside = any(Path(source).is_relative_to(folder) for folder in folders)
+                if inside and source not in present and not self.files[source].get("builtin"):
+                    report["passages_removed"] += self._drop_source(source, self.files.pop(source)["ids"])
+                    report["removed"] += 1
         pending: list[Document] = []
         for number, path in enumerate(files, start=1):
             source = str(path.resolve())
-            digest = _sha1(path)
-            known = self.files.get(source)
-            if known is not None and known["sha1"] == digest:
-                report["unchanged"] += 1
+            try:
+                digest = _sha1(path)
+                known = self.files.get(source)
+                if known is not None and known["sha1"] == digest:
+                    report["unchanged"] += 1
+                    continue
+                passages = self._passages(path, source)
+            except (UnreadableFileError, InvalidInputError, OSError) as exc:
+                reason = exc.reason if isinstance(exc, UnreadableFileError) else str(exc)
+                report["errors"].append({"file": source, "reason": reason})
+                report["failed"] += 1
+                logger.warning("skipped %s: %s", source, reason)
                 continue
-            if known is not None:
-                report["passages_removed"] += self.remove(known["ids"])
+            finally:
+                if progress:
+                    progress("reading", number, len(files))
+            if known is not None:  # replaced only once the new version was read: nothing is lost on failure
+                report["passages_removed"] += self._drop_source(source, known["ids"])
                 report["changed"] += 1
             else:
                 report["added"] += 1
-            passages = _passages_of(path, source, self.max_units, self.overlap)
+            fresh, shared = self._share(passages)
+            report["passages_shared"] += shared
             self.files[source] = {"sha1": digest, "ids": [str(d.id) for d in passages], "size": path.stat().st_size}
-            pending.extend(passages)
-            if progress:
-                progress("reading", number, len(files))
+            pending.extend(fresh)
         report["passages_added"] = self.add_documents(pending, progress=progress)
-        if report["added"] or report["changed"]:
+        if report["added"] or report["changed"] or report["removed"] or report["passages_shared"]:
             self.save()
-        logger.info("ingest %s: %s", self, dict(report))
+        logger.info("ingest %s: %s", self, {k: v for k, v in report.items() if k != "errors"})
         return report
 
 
@@ -259,6 +364,13 @@ class DocumentIndex(SearchIndex):
 
     def contains(self, ids: Sequence[str]) -> set[str]:
         return {i for i in ids if i in self.documents}
+
+    def get_documents(self, ids: Sequence[str]) -> dict[str, Document]:
+        return {i: self.documents[i] for i in ids if i in self.documents}
+
+    def update_metadata(self, doc_id: str, metadata: dict[str, Any]) -> None:
+        # the BM25 index and the vector store hold this same object: one assignment updates all
+        self.documents[doc_id].metadata = metadata
 
     def warm_up(self) -> None:
         self.bm25.search("warm up", 1)

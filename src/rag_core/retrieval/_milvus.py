@@ -262,6 +262,33 @@ class MilvusIndex(SearchIndex):
             found.update(str(r["id"]) for r in rows)
         return found
 
+    def get_documents(self, ids: Sequence[str]) -> dict[str, Document]:
+        found: dict[str, Document] = {}
+        for start in range(0, len(ids), 1000):
+            rows = self.client.get(
+                self.collection, ids=list(ids[start : start + 1000]), output_fields=["id", "text", "meta"]
+            )
+            for row in rows:
+                found[str(row["id"])] = Document(str(row["text"]), dict(row.get("meta") or {}), id=str(row["id"]))
+        return found
+
+    def update_metadata(self, doc_id: str, metadata: dict[str, Any]) -> None:
+        rows = self.client.get(self.collection, ids=[doc_id], output_fields=["id", "text", "dense"])
+        if not rows:
+            return
+        row = rows[0]
+        self.client.upsert(
+            self.collection,
+            [
+                {
+                    "id": doc_id,
+                    "text": row["text"],
+                    "dense": [float(x) for x in row["dense"]],
+                    "meta": _json_safe(metadata),
+                }
+            ],
+        )
+
     def add_documents(
         self, documents: Sequence[Document], *, progress: Progress | None = None, vectors: np.ndarray | None = None
     ) -> int:

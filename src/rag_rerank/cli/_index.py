@@ -32,26 +32,48 @@ def open_index(name: str | None = None, *, demo: bool = False) -> Any:
 
 
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files (.txt, .md, .jsonl) or folders to index.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or folders: PDF, HTML, DOCX, PPTX, XLSX, CSV, EPUB, Markdown, text, JSONL."),
+    ],
     name: Annotated[str | None, typer.Option("--index", help="Index name (default: INDEX_NAME).")] = None,
-    log_level: Annotated[str, typer.Option()] = "INFO",
+    prune: Annotated[
+        bool, typer.Option(help="Remove the passages of files gone from the given folders since the last run.")
+    ] = True,
+    log_level: Annotated[str, typer.Option()] = "WARNING",
 ) -> None:
-    """Index files incrementally (BM25 + vectors + documents, saved on disk)."""
+    """Index files incrementally (chunks in the reranker's tokens; BM25 + vectors + documents, saved on
+    disk). Unreadable files are listed with the reason; the others are indexed."""
+    from rich.table import Table
+
     from rag_core import RagRerankError
 
     setup_logging(log_level)
     idx = open_index(name)
     try:
         with progress_bar() as bar:
-            task = bar.add_task("indexing", total=None)
-            report = idx.ingest(
-                paths,
-                progress=lambda stage, done, total: bar.update(task, completed=done, total=total, description=stage),
-            )
+            files = bar.add_task("reading files", total=None)
+            chunks = bar.add_task("embedding chunks", total=None, visible=False)
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage == "reading":
+                    bar.update(files, completed=done, total=total)
+                else:
+                    bar.update(chunks, completed=done, total=total, visible=True)
+
+            report = idx.ingest(paths, progress=progress, prune=prune)
     except RagRerankError as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
-    console.print(f"{idx.folder}: {len(idx)} passages · " + ", ".join(f"{k} {v}" for k, v in report.items()))
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in report.items() if k != "errors" and v)
+    console.print(f"{idx}: {len(idx)} passages · {counts or 'nothing changed'}")
+    if report["errors"]:
+        table = Table(title=f"{len(report['errors'])} file(s) skipped")
+        table.add_column("file", overflow="fold")
+        table.add_column("why")
+        for error in report["errors"]:
+            table.add_row(error["file"], error["reason"])
+        err_console.print(table)
 
 
 def search(

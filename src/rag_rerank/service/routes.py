@@ -209,6 +209,23 @@ async def ready(response: Response, services: Services = Depends(get_services)) 
     return {"ready": is_ready, "checks": checks}
 
 
+@router.get(
+    "/source", summary="An indexed file, for the playground's source links", dependencies=[Depends(require_api_key)]
+)
+async def source_file(path: str, services: Services = Depends(get_services)) -> Any:
+    """Serves a file the index was built from (only those: the path must be one of the index's
+    recorded sources, so nothing else on the disk can be read through it)."""
+    from pathlib import Path
+
+    from fastapi import HTTPException
+    from fastapi.responses import FileResponse
+
+    index = services.index
+    if index is None or path not in index.files or not Path(path).is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not a file of this index")
+    return FileResponse(path, filename=Path(path).name, content_disposition_type="inline")
+
+
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(services: Services = Depends(get_services)) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

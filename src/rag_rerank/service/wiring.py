@@ -11,7 +11,7 @@ from rag_core.rerankers import BaseReranker, RerankerFactory
 from rag_core.retrieval import HybridRetriever, QueryExpander, SearchIndex, build_expander, open_search_index
 from rag_rerank.settings import AppSettings
 
-__all__ = ["build_reranker", "open_index", "query_expander", "retriever_for"]
+__all__ = ["build_reranker", "open_index", "query_expander", "reranker_token_counter", "retriever_for"]
 
 
 def open_index(settings: AppSettings, embedder: Embedder | None = None) -> SearchIndex:
@@ -21,13 +21,37 @@ def open_index(settings: AppSettings, embedder: Embedder | None = None) -> Searc
         c if c.isalnum() else "_" for c in settings.index_name
     )
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
-    return open_search_index(
+    index = open_search_index(
         settings.index_dir,
         embedder or load_embedder(settings.embedding_model),
         uri=settings.index_uri,
         collection=collection,
         token=token,
     )
+    index.chunk_tokens = settings.chunk_tokens
+    index.chunk_overlap_tokens = min(settings.chunk_overlap_tokens, settings.chunk_tokens // 2)
+    counter = reranker_token_counter(settings)
+    if counter is not None:
+        index.count_tokens = counter
+    return index
+
+
+def reranker_token_counter(settings: AppSettings) -> Any:
+    """Counting with the reranker's own tokenizer (the configured model, else its offline
+    fallback), so chunks fit its window; None when neither can be read (chunks then use a
+    WordPiece-like estimate)."""
+    from rag_core._errors import ModelLoadError
+    from rag_core._hub import resolve_model_dir
+    from rag_core.engines import token_counter
+
+    for name in (settings.reranker_model, settings.reranker_fallback_model):
+        if not name:
+            continue
+        try:
+            return token_counter(resolve_model_dir(name))
+        except (ModelLoadError, OSError, ValueError):
+            continue
+    return None
 
 
 def query_expander(settings: AppSettings, name: str | None = None) -> QueryExpander | None:

@@ -119,9 +119,9 @@ def test_persistence_round_trip_and_incremental_reindex(tmp_path, embedder):
 
 def test_unsupported_and_missing_paths_are_clear_errors(tmp_path, embedder):
     index = DocumentIndex.open(tmp_path / "i", embedder)
-    (tmp_path / "x.pdf").write_text("nope")
+    (tmp_path / "x.exe").write_text("nope")
     with pytest.raises(InvalidInputError, match="unsupported"):
-        index.ingest([tmp_path / "x.pdf"])
+        index.ingest([tmp_path / "x.exe"])
     with pytest.raises(InvalidInputError, match="no such file"):
         index.ingest([tmp_path / "missing.txt"])
 

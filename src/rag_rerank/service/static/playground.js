@@ -96,7 +96,37 @@ function movement(before, after, keep) {
   return before > after ? { text: `↑${before - after}`, cls: "up" } : { text: `↓${after - before}`, cls: "down" };
 }
 
-function item({ rank, text, terms, meta, score, move, top }) {
+// Where a passage comes from: its file (a link the server serves, at the page for PDFs), page and
+// heading path; more sources when the same text is in several files.
+function origin(doc) {
+  const m = doc.metadata || {};
+  const sources = Array.isArray(m.sources) && m.sources.length ? m.sources : (m.source ? [m] : []);
+  if (!sources.length) return null;
+  const box = document.createElement("div");
+  box.className = "origin";
+  sources.slice(0, 3).forEach((where, n) => {
+    if (n) box.appendChild(document.createTextNode(" · also "));
+    const name = String(where.source || "").split("/").pop();
+    const page = where.page ? `#page=${where.page}` : "";
+    const local = String(where.source || "").startsWith("/");
+    const label = name + (where.page ? `, page ${where.page}` : "") + (where.heading ? ` — ${where.heading}` : "");
+    if (local) {
+      const a = document.createElement("a");
+      a.href = `/source?path=${encodeURIComponent(where.source)}${page}`;
+      a.target = "_blank";
+      a.rel = "noopener";
+      a.className = "source-link";
+      a.textContent = label;
+      box.appendChild(a);
+    } else {
+      box.appendChild(span(label, "source-name"));
+    }
+  });
+  if (sources.length > 3) box.appendChild(document.createTextNode(` (+${sources.length - 3} more)`));
+  return box;
+}
+
+function item({ rank, text, terms, meta, score, move, top, doc }) {
   const li = document.createElement("li");
   if (top) li.classList.add("top");
   const row = document.createElement("div");
@@ -109,6 +139,8 @@ function item({ rank, text, terms, meta, score, move, top }) {
   li.appendChild(row);
   if (score !== undefined && score !== null) li.appendChild(scoreBar(score));
   li.appendChild(highlighted(text, terms, true));
+  const where = doc ? origin(doc) : null;
+  if (where) li.appendChild(where);
   return li;
 }
 
@@ -170,14 +202,14 @@ function render(body, query, topN) {
   const terms = queryTerms(query);
   const candidates = body.candidates || [];
   $("retrieval-list").replaceChildren(...candidates.map((doc, n) => item({
-    rank: n + 1, text: doc.text, terms, meta: ranksLabel(doc), top: n < topN,
+    rank: n + 1, text: doc.text, terms, meta: ranksLabel(doc), top: n < topN, doc,
   })));
   $("reranked-list").replaceChildren(...body.documents.map((doc, n) => item({
     rank: n + 1, text: doc.text, terms, score: doc.rerank_score,
     move: movement(doc.retrieval_rank, n + 1, topN),
     meta: doc.rerank_score !== null && doc.rerank_score !== undefined
       ? `score ${doc.rerank_score.toFixed(4)} · was #${doc.retrieval_rank}` : `retrieval #${doc.retrieval_rank}`,
-    top: true,
+    top: true, doc,
   })));
   const t = body.timings;
   const perDoc = candidates.length && t.rerank_ms ? (t.rerank_ms / candidates.length).toFixed(1) : "—";
