@@ -17,6 +17,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
 # other kinds use simulate_cpu(). Set here, before anything starts, so that spawned processes
 # (Ray replicas, benchmark children) plan the same way.
 os.environ.setdefault("RAG_RERANK_CPU", "avx2")
+# The service would renice every thread but its event loop's (ENGINE_NICE): not the test runner's.
+os.environ.setdefault("ENGINE_NICE", "0")
 # Engine decisions are cached per machine: the suite keeps its own, never the user's.
 os.environ["RAG_RERANK_CACHE"] = tempfile.mkdtemp(prefix="rag-rerank-test-cache-")
 

@@ -6,6 +6,7 @@ __all__ = [
     "ConfigurationError",
     "DeadlineExceededError",
     "InvalidInputError",
+    "MissingExtraError",
     "ModelLoadError",
     "OverloadedError",
     "RagRerankError",
@@ -26,7 +27,12 @@ class ConfigurationError(RagRerankError, ValueError):
     """A setting or factory argument is invalid (unknown reranker type, bad option, ...)."""
 
 
-class RerankerUnavailableError(RagRerankError, ImportError):
+class MissingExtraError(RagRerankError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the extra
+    (``pip install 'rag-rerank[...]'``)."""
+
+
+class RerankerUnavailableError(MissingExtraError):
     """A reranker type is known but an optional dependency it needs is missing."""
 
 

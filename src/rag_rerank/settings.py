@@ -62,6 +62,7 @@ class AppSettings(BaseSettings):
     reranker_max_windows: Positive = 8
     reranker_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 15.0
     reranker_max_queue_tokens: Positive = 200_000
+    reranker_max_queue_wait_s: Annotated[float, Field(ge=0, le=3600)] = 2.0
     reranker_score_cache_size: Annotated[int, Field(ge=0)] = 50_000
     reranker_max_request_tokens: Positive = 100_000
     reranker_fusion: Literal["auto", "none", "rrf", "interpolate"] = "auto"
@@ -106,6 +107,7 @@ class AppSettings(BaseSettings):
     http_body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     http_keepalive_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
     http_max_connections: Positive = 512
+    engine_nice: Annotated[int, Field(ge=0, le=19)] = 10
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("*", mode="before")

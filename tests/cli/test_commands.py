@@ -8,10 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from rag_rerank.cli import app
-from rag_rerank.cli._app import _register_commands
+from rag_rerank.cli import build_app
 
-_register_commands()
+app = build_app()
 runner = CliRunner()
 
 

@@ -137,3 +137,11 @@ def bi_reranker():
 
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/service exercises the HTTP service: marked ``service``."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.service)

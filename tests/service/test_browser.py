@@ -11,9 +11,10 @@ from rag_rerank.service import create_app
 from rag_rerank.settings import AppSettings
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (scripts/ensure-chromium.sh)"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/ensure-chromium.sh)"),
+]
 
 ARGS = [
     "--no-sandbox",

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from typer.testing import CliRunner
 
 from rag_core.engines import CallableEngine
 from rag_core.rerankers import CrossEncoderReranker
-from rag_rerank.cli import app as cli
-from rag_rerank.cli._app import _register_commands
+from rag_rerank.cli import build_app
 from rag_rerank.cli._drill import build_cases
 from rag_rerank.service import create_app
 from rag_rerank.settings import AppSettings
+
+pytestmark = pytest.mark.slow
 
 
 class Slowish(CallableEngine):
@@ -45,9 +47,8 @@ def test_drill_against_a_live_server_passes_with_burst_figures(small_index, live
     )
     reranker = CrossEncoderReranker(engine=Slowish(), microbatch_wait_ms=1, max_queue_tokens=3000)
     server = live_server(create_app(config, reranker=reranker, index=small_index), config)
-    _register_commands()
     result = CliRunner().invoke(
-        cli,
+        build_app(),
         [
             "drill",
             "--url",

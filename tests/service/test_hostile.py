@@ -112,12 +112,12 @@ class SlowEngine(CallableEngine):
 
 
 def test_deadline_gives_504_on_rerank_and_fails_open_on_query(small_index):
-    reranker = CrossEncoderReranker(engine=SlowEngine(1.0), microbatch_wait_ms=0)
+    engine = SlowEngine(1.0)
+    reranker = CrossEncoderReranker(engine=engine, microbatch_wait_ms=0)
     with TestClient(create_app(settings(reranker_timeout_s=0.3), reranker=reranker, index=small_index)) as c:
-        started = time.perf_counter()
         response = c.post("/v1/rerank", json={"query": "q", "documents": ["a", "b"]})
         assert response.status_code == 504 and "0.3 s" in response.json()["message"]
-        assert time.perf_counter() - started < 0.9
+        assert engine.seen == []  # answered at the deadline, before the engine had finished
         body = c.post("/query", json={"query": "capital of france", "top_n": 2}).json()
         assert body["rerank_status"] == "timeout" and [d["retrieval_rank"] for d in body["documents"]] == [1, 2]
         assert 'reason="timeout"' in c.get("/metrics").text
@@ -134,11 +134,10 @@ def test_overload_answers_503_with_retry_after_at_once_and_query_fails_open(smal
         deadline = time.monotonic() + 5
         while reranker.pending_cost == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        started = time.perf_counter()
         refused = c.post("/v1/rerank", json={"query": "q", "documents": ["y " * 100]})
-        elapsed = time.perf_counter() - started
         assert refused.status_code == 503 and int(refused.headers["Retry-After"]) >= 1, refused.text
-        assert "RERANKER_MAX_QUEUE_TOKENS" in refused.json()["message"] and elapsed < 0.5
+        assert "RERANKER_MAX_QUEUE_TOKENS" in refused.json()["message"]
+        assert busy.is_alive() and reranker.pending_cost > 0  # refused at once, while the queue was busy
         body = c.post("/query", json={"query": "capital of france", "top_n": 2})
         assert body.json()["rerank_status"] == "overloaded" and "Retry-After" in body.headers
         busy.join(10)
@@ -175,7 +174,10 @@ def _raw_http(port: int, payload: bytes, *, read_timeout: float = 10.0) -> bytes
         while True:
             try:
                 data = sock.recv(65536)
-            except (ConnectionResetError, TimeoutError):
+            except ConnectionResetError:
+                break
+            except TimeoutError:  # the server neither answered nor closed: make the caller's assert fail
+                chunks.append(b"<no answer before the client's time-out>")
                 break
             if not data:
                 break
@@ -205,16 +207,14 @@ def test_server_limits_headers_chunked_bodies_and_slow_clients(small_index, bi_r
     many = httpx.get(f"{server.url}/health", headers={f"X-H{i}": "1" for i in range(30)})
     assert many.status_code == 431 and "HTTP_MAX_HEADERS=20" in many.json()["message"]
 
-    started = time.perf_counter()  # a body that never finishes
-    answer = _raw_http(
+    answer = _raw_http(  # a body that never finishes
         server.port,
         b'POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"q',
     )
     assert answer.startswith(b"HTTP/1.1 408") and b"HTTP_BODY_TIMEOUT_S" in answer
-    assert time.perf_counter() - started < 5
-    started = time.perf_counter()  # a request head that never finishes
+    # a request head that never finishes: the server closes the connection (the client's own
+    # socket time-out, far longer than HTTP_BODY_TIMEOUT_S, only guards the test from hanging)
     assert _raw_http(server.port, b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\n") == b""
-    assert time.perf_counter() - started < 5
     assert httpx.get(f"{server.url}/health").status_code == 200
 
 

@@ -16,6 +16,8 @@ from rag_rerank.settings import AppSettings
 
 QUERY = "what is the capital of the united states"
 
+pytestmark = pytest.mark.slow
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -90,7 +90,9 @@ class MicroBatcher:
     """Serialises all calls to one engine through a worker thread, merging and slicing requests.
 
     ``cost`` maps a list of pairs to per-pair costs (default: :func:`estimate_cost` per pair);
-    ``max_queue_cost`` bounds the cost queued and in flight (None: unbounded).
+    ``max_queue_cost`` bounds the cost queued and in flight (None: unbounded); ``max_wait_s``
+    refuses a request that would wait longer than that in the queue at the measured throughput
+    (an interactive budget: a person gives up long before a batch deadline), None: no budget.
     """
 
     def __init__(
@@ -101,8 +103,10 @@ class MicroBatcher:
         max_pairs: int = 256,
         max_queue_cost: int | None = None,
         cost: Callable[[Sequence[Pair]], list[int]] | None = None,
+        max_wait_s: float | None = None,
     ) -> None:
         self.engine = engine
+        self.max_wait_s = max_wait_s if max_wait_s and max_wait_s > 0 else None
         self.wait_s = max(0.0, wait_ms) / 1000.0
         self.max_pairs = max(1, max_pairs)
         self.max_queue_cost = max_queue_cost
@@ -130,6 +134,12 @@ class MicroBatcher:
     def throughput(self) -> float | None:
         """Measured cost units per second (None before the first engine call)."""
         return self._throughput
+
+    def seed_throughput(self, cost_per_s: float) -> None:
+        """Start from a known rate (the engine choice's measurement, or a test's) instead of
+        knowing nothing until the first engine call; later calls refine it."""
+        if cost_per_s > 0:
+            self._throughput = float(cost_per_s)
 
     def estimated_wait_s(self, extra_cost: int = 0) -> float | None:
         """Seconds until work queued now (plus ``extra_cost``) is done, at the measured rate."""
@@ -176,6 +186,7 @@ class MicroBatcher:
             "cancelled": self.cancelled,
             "pending_cost": self._pending_cost,
             "max_queue_cost": self.max_queue_cost,
+            "max_wait_s": self.max_wait_s,
             "throughput_cost_per_s": None if self._throughput is None else round(self._throughput, 1),
         }
 
@@ -189,6 +200,13 @@ class MicroBatcher:
             raise OverloadedError(
                 f"reranker queue full: {ahead} tokens queued, this request needs {cost}, "
                 f"the limit is {self.max_queue_cost} (RERANKER_MAX_QUEUE_TOKENS)",
+                retry_after_s=retry,
+            )
+        if self.max_wait_s is not None and wait is not None and wait > self.max_wait_s:
+            self.rejected += 1
+            raise OverloadedError(
+                f"reranker busy: about {wait:.1f} s of queued work with this request, over the "
+                f"{self.max_wait_s:g} s wait budget (RERANKER_MAX_QUEUE_WAIT_S)",
                 retry_after_s=retry,
             )
         if deadline is not None and wait is not None and time.monotonic() + wait / ADMISSION_HEADROOM > deadline:
@@ -210,7 +228,8 @@ class MicroBatcher:
 
     # -- worker -------------------------------------------------------------------------------
     def _pull(self, block: bool, timeout: float | None = None) -> bool:
-        """Move one incoming request to the active list; False on close (None) or nothing."""
+        """Move one incoming request to the active list. False only when the batcher is closing
+        (the ``None`` sentinel); True otherwise, including when nothing arrived in time."""
         try:
             item = self._incoming.get(block=block, timeout=timeout) if block else self._incoming.get_nowait()
         except queue.Empty:

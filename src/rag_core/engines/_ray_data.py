@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rag_core._errors import RerankerUnavailableError
+from rag_core._errors import MissingExtraError
 
 __all__ = ["PairScorerActor", "score_pairs_ray"]
 
@@ -59,7 +59,7 @@ def score_pairs_ray(
         import ray
         import ray.data
     except ImportError as exc:
-        raise RerankerUnavailableError("--ray needs Ray Data: pip install 'rag-rerank[ray]'") from exc
+        raise MissingExtraError("--ray needs Ray Data: pip install 'rag-rerank[ray]'") from exc
     if not pairs:
         return np.zeros(0, dtype=np.float32)
     if not ray.is_initialized():

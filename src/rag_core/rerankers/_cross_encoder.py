@@ -60,6 +60,7 @@ class CrossEncoderReranker(BaseReranker):
         revision: str | None = None,
         microbatch_wait_ms: float = 2.0,
         max_queue_tokens: int | None = None,
+        max_queue_wait_s: float | None = None,
         score_cache_size: int = 50_000,
         fusion: FusionSetting = "none",
         fusion_weight: float | None = None,
@@ -95,9 +96,26 @@ class CrossEncoderReranker(BaseReranker):
             if fusion_weight is None and weight is not None:
                 self.fusion_weight = weight
         self._batcher = MicroBatcher(
-            self.engine, wait_ms=microbatch_wait_ms, max_queue_cost=max_queue_tokens, cost=self._pair_costs
+            self.engine,
+            wait_ms=microbatch_wait_ms,
+            max_queue_cost=max_queue_tokens,
+            cost=self._pair_costs,
+            max_wait_s=max_queue_wait_s,
         )
         self.score_cache = PairScoreCache(score_cache_size)
+        self._seed_throughput()
+
+    def _seed_throughput(self) -> None:
+        """Admission control estimates waits from the throughput; the engine choice measured it
+        already, so the first requests are not admitted blind."""
+        selection = getattr(self.engine, "selection", None) or {}
+        rows = {r.get("engine"): r for r in selection.get("measured", [])}
+        rate = (rows.get(selection.get("chosen")) or {}).get("pairs_per_s")
+        if rate:
+            from rag_core.engines._select import calibration_pairs
+
+            pairs = [p for group in calibration_pairs() for p in group]
+            self._batcher.seed_throughput(float(rate) * sum(self._pair_costs(pairs)) / len(pairs))
 
     def _pair_costs(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
         """Estimated tokens per pair, capped at what its windows can hold."""

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rag_core._documents import Document
-from rag_core._errors import ConfigurationError, InvalidInputError, RerankerUnavailableError
+from rag_core._errors import ConfigurationError, InvalidInputError, MissingExtraError
 from rag_core.embeddings import Embedder
 from rag_core.retrieval._expansion import Expansion, QueryExpander
 from rag_core.retrieval._hybrid import HybridRetriever, RetrieverMode
@@ -41,7 +41,7 @@ def _pymilvus() -> Any:
     try:
         import pymilvus
     except ImportError as exc:
-        raise RerankerUnavailableError(
+        raise MissingExtraError(
             "INDEX_URI points at Milvus, which needs pymilvus: pip install 'rag-rerank[milvus]'"
         ) from exc
     return pymilvus

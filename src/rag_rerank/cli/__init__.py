@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from rag_rerank.cli._app import app, main
+from rag_rerank.cli._app import app, build_app, main
 
-__all__ = ["app", "main"]
+__all__ = ["app", "build_app", "main"]

@@ -10,7 +10,7 @@ import typer
 
 from rag_rerank.cli._console import console, err_console, setup_logging
 
-__all__ = ["app", "console", "err_console", "main", "setup_logging"]
+__all__ = ["app", "build_app", "console", "err_console", "main", "setup_logging"]
 
 app = typer.Typer(
     name="rag-rerank",
@@ -22,10 +22,12 @@ app = typer.Typer(
 _registered = False
 
 
-def _register_commands() -> None:
+def build_app() -> typer.Typer:
+    """The ``rag-rerank`` Typer application with every command registered (idempotent): what the
+    console script runs, and what tests invoke with ``typer.testing.CliRunner``."""
     global _registered
     if _registered:
-        return
+        return app
     from rag_rerank.cli import (
         _bench,
         _demo,
@@ -60,8 +62,8 @@ def _register_commands() -> None:
     for name, command in commands.items():
         app.command(name)(command)
     _registered = True
+    return app
 
 
 def main() -> None:
-    _register_commands()
-    app()
+    build_app()()

@@ -5,62 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from rag_rerank.cli._console import console, err_console, progress_bar, setup_logging
 from rag_rerank.cli._options import build_reranker
-
-
-def load_first_stage(
-    run: Path | None,
-    qrels: Path | None,
-    topics: Path | None,
-    passages: Path | None,
-    beir: Path | None,
-    split: str,
-    depth: int,
-) -> tuple[list[Any], dict[str, dict[str, int]]]:
-    """(ranked lists with text, qrels) from a JSON run, a TREC run + passages, or a BEIR folder."""
-    from rag_core.datasets import load_beir, read_qrels, read_run_json, read_topics, read_trec_run, runs_with_text
-
-    if beir is not None:
-        from rag_core import Document
-        from rag_core.datasets import Candidate, RankedList
-        from rag_core.retrieval import BM25Retriever
-
-        corpus, queries, judgments = load_beir(beir, split)
-        bm25 = BM25Retriever.from_documents(Document(t, id=i) for i, t in corpus.items())
-        lists = [
-            RankedList(
-                qid,
-                queries[qid],
-                [Candidate(str(d.id), s, d.page_content) for d, s in bm25.search(queries[qid], depth)],
-            )
-            for qid in judgments
-            if qid in queries
-        ]
-        return lists, judgments
-    if run is None or qrels is None:
-        err_console.print("[red]give --run and --qrels, or --beir FOLDER[/]")
-        raise typer.Exit(2)
-    judgments = read_qrels(qrels)
-    if run.suffix == ".json":
-        lists = read_run_json(run)
-    else:
-        if topics is None or passages is None:
-            err_console.print("[red]a TREC run needs --topics and --passages (JSONL or TSV)[/]")
-            raise typer.Exit(2)
-        lists = runs_with_text(read_trec_run(run), read_topics(topics), read_passages(passages))
-    return [r for r in lists if r.qid in judgments], judgments
-
-
-def read_passages(path: Path) -> dict[str, str]:
-    from rag_core.datasets import read_passages as _read
-
-    return _read(path)
 
 
 def eval_command(
@@ -94,16 +45,25 @@ def eval_command(
     log_level: Annotated[str, typer.Option()] = "WARNING",
 ) -> None:
     """Rerank a first-stage run; print nDCG, MRR, P@1 and recall before and after."""
-    from rag_core.evaluation import MetricSet, compare_runs, evaluate_run, first_stage_run, rerank_lists
+    from rag_core import InvalidInputError
+    from rag_core.evaluation import evaluate_reranking, load_first_stage
+    from rag_rerank.settings import AppSettings
 
     setup_logging(log_level)
-    lists, judgments = load_first_stage(run, qrels, topics, passages, beir, split, depth)
-    if queries is not None:
-        lists = lists[:queries]
+    try:
+        lists, judgments = load_first_stage(
+            run=run, qrels=qrels, topics=topics, passages=passages, beir=beir, split=split, depth=depth
+        )
+    except InvalidInputError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    lists = lists[:queries] if queries is not None else lists
     if not lists:
         err_console.print("[red]no judged queries in the run[/]")
         raise typer.Exit(2)
-    judgments = {q: judgments[q] for q in {r.qid for r in lists}}
+    if fusion is not None and fusion not in ("none", "rrf", "interpolate"):
+        err_console.print(f"[red]--fusion must be none, rrf or interpolate, not {fusion!r}[/]")
+        raise typer.Exit(2)
     reranker = build_reranker(
         reranker_type=reranker_type,
         model=model,
@@ -112,53 +72,24 @@ def eval_command(
         batch_size=batch_size,
         max_length=max_length,
     )
-    from rag_core.rerankers._fusion import FusionMethod
-    from rag_rerank.settings import AppSettings
-
-    settings = AppSettings()
-    # default: what the reranker resolved (RERANKER_FUSION, or the model's own recommendation)
-    method = fusion or getattr(reranker, "fusion", "none")
-    if method not in ("none", "rrf", "interpolate"):
-        err_console.print(f"[red]--fusion must be none, rrf or interpolate, not {method!r}[/]")
-        raise typer.Exit(2)
-    weight = getattr(reranker, "fusion_weight", 0.3) if fusion_weight is None else fusion_weight
-    metrics = MetricSet(k=k, recall_k=depth, rel_level=rel_level)
-    before_run = first_stage_run(lists, depth)
+    scorer = _ray_scorer(reranker, AppSettings(), ray_address, ray_actors) if ray or ray_address else None
     with progress_bar() as bar:
         task = bar.add_task("reranking", total=len(lists))
-        reranked = rerank_lists(
+        report = evaluate_reranking(
             reranker,
             lists,
+            judgments,
             depth=depth,
+            k=k,
+            rel_level=rel_level,
+            fusion=fusion,  # type: ignore[arg-type]
+            fusion_weight=fusion_weight,
+            fusion_grid=fusion_grid,
+            pair_scorer=scorer,
             progress=lambda done, total: bar.update(task, completed=done),
-            fusion=cast(FusionMethod, method),
-            fusion_weight=weight,
-            pair_scorer=_ray_scorer(reranker, settings, ray_address, ray_actors) if ray or ray_address else None,
         )
-    before = evaluate_run(judgments, before_run, metrics)
-    after = evaluate_run(judgments, reranked.run, metrics)
-    versus = compare_runs(judgments, before_run, reranked.run, f"ndcg@{k}")
-    report: dict[str, Any] = {
-        "first_stage": before,
-        "reranked": after,
-        "delta": {m: after[m] - before[m] for m in before},
-        "per_query": {"metric": f"ndcg@{k}", **versus},
-        "queries": len(lists),
-        "candidates_per_query": depth,
-        "pairs": reranked.pairs,
-        "pairs_per_s": reranked.pairs_per_s,
-        "reranker": reranker.describe(),
-        "fusion": {"method": method, "first_stage_weight": weight},
-    }
-    if fusion_grid:
-        grid: dict[str, float] = {
-            "none": evaluate_run(judgments, reranked.fused(lists, "none", 0.0), metrics)[f"ndcg@{k}"]
-        }
-        for grid_method in ("rrf", "interpolate"):
-            for w in (0.1, 0.2, 0.3, 0.5, 0.7):
-                fused_run = reranked.fused(lists, grid_method, w)
-                grid[f"{grid_method}@{w}"] = evaluate_run(judgments, fused_run, metrics)[f"ndcg@{k}"]
-        report["fusion_grid"] = {"metric": f"ndcg@{k}", **grid}
+    before, after, versus = report["first_stage"], report["reranked"], report["per_query"]
+    method, weight = report["fusion"]["method"], report["fusion"]["first_stage_weight"]
     if output == "json":
         json.dump(report, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -179,8 +110,8 @@ def eval_command(
         + (f" · FALLBACK from {info['fallback_from']}" if info.get("fallback_from") else "")
     )
     console.print(
-        f"per query ({versus and f'ndcg@{k}'}): {versus['wins']} wins, {versus['losses']} losses, "
-        f"{versus['ties']} ties · {reranked.pairs_per_s:.1f} pairs/s"
+        f"per query (ndcg@{k}): {versus['wins']} wins, {versus['losses']} losses, "
+        f"{versus['ties']} ties · {report['pairs_per_s']:.1f} pairs/s"
         + (f" · fused with the first stage: {method}, weight {weight:g}" if method != "none" else "")
     )
     if "fusion_grid" in report:

@@ -41,7 +41,7 @@ def train_data(
     import json
     import random
 
-    from rag_core.datasets import read_qrels, read_run_json, read_topics
+    from rag_core.datasets import corpus_from_runs, read_qrels, read_run_json, read_topics
     from rag_core.embeddings import load_embedder
     from rag_core.training import training_keys, training_row
     from rag_core.training._distill import iter_distillation_groups
@@ -49,11 +49,7 @@ def train_data(
 
     setup_logging(log_level)
     specs = [parse_teacher(t) for t in (teacher or ["bi"])]
-    corpus: dict[str, str] = {}
-    for path in corpus_run or []:
-        for ranked in read_run_json(path):
-            for cand in ranked.candidates:
-                corpus.setdefault(cand.docid, cand.text)
+    corpus, _ = corpus_from_runs(corpus_run or [])
     excluded: set[str] = set()
     for path in exclude_topics or []:
         excluded |= {q.strip().lower() for q in read_topics(path).values()}

@@ -1,10 +1,12 @@
 """The steps the endpoints share: validation of limits, guarded reranking, the /query pipeline.
 
-Reranking is guarded three ways: a request whose estimated cost is over
+Reranking is guarded four ways: a request whose estimated cost is over
 ``RERANKER_MAX_REQUEST_TOKENS`` is refused (413); a busy reranker refuses at once
-(:class:`~rag_core.OverloadedError`); scoring has a deadline (``RERANKER_TIMEOUT_S``); and a
-client that disconnects cancels its queued work. ``/query`` turns the last three into
-``rerank_status`` values (fail-open to the retrieval order); ``/v1/rerank`` into 503/504.
+(:class:`~rag_core.OverloadedError`: a full queue, or a wait over ``RERANKER_MAX_QUEUE_WAIT_S``);
+scoring has a deadline (``RERANKER_TIMEOUT_S``); and a client that disconnects cancels its queued
+work. ``/query`` turns an overload, a missed deadline and a failure into ``rerank_status`` values
+(fail-open to the retrieval order), ``/v1/rerank`` into 503/504; a disconnect is re-raised as
+:class:`ClientDisconnectedError` (nobody is left to answer; the access log records a 499).
 """
 
 from __future__ import annotations

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from rag_core.engines import create_engine
 from rag_core.engines._ray_data import score_pairs_ray
+
+pytestmark = pytest.mark.slow
 
 
 def test_ray_data_scores_equal_the_in_process_engine(ray_session, tiny_model_dir):

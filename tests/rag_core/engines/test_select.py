@@ -227,6 +227,7 @@ def _choose_in_a_child(folder: str, cache_dir: str, queue) -> None:
     queue.put((engine.selection["chosen"], engine.selection["cached"]))
 
 
+@pytest.mark.slow
 def test_processes_starting_together_make_one_decision(tiny_model_dir, tmp_path):
     import multiprocessing as mp
 

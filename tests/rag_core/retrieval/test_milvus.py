@@ -21,6 +21,8 @@ from rag_core.retrieval import open_search_index
 from rag_rerank.service.wiring import open_index
 from rag_rerank.settings import AppSettings
 
+pytestmark = pytest.mark.slow
+
 FIRST = {
     "python.md": "Use try and except to catch an exception. The finally clause runs clean-up code either way.\n",
     "bread.md": "Bread is made from flour, water, salt and yeast, then baked in a hot oven.\n",
