@@ -189,6 +189,33 @@ def int8_variants(args, fused, pairs, timed):  # type: ignore[no-untyped-def]
         out["9 static int8 (QDQ, DL20-calibrated, linear layers)"] = timed(
             "9 static int8 (QDQ, DL20-calibrated, linear layers)", engine_for(target)
         )
+    try:  # OpenVINO (not a dependency: measured only where it is installed)
+        import openvino as ov
+
+        from rag_core.engines._base import logits_to_scores
+        from rag_core.engines._cpu import current_cpu
+
+        core = ov.Core()
+        model = core.read_model(str(source))
+        hints = ["f32"] + (["bf16"] if "bfloat16" in current_cpu().native_precisions else [])
+        for hint in hints:
+            compiled = core.compile_model(
+                model, "CPU", {"INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": args.threads or 0}
+            )
+
+            def run(batch_pairs, compiled=compiled):  # type: ignore[no-untyped-def]
+                encoded = fused.tokenizer.encode(batch_pairs)
+                logits = np.empty(len(encoded.windows), dtype=np.float32)
+                for b in fused.tokenizer.batches(encoded, 32, 8192):
+                    feed = {"input_ids": b.input_ids, "attention_mask": b.attention_mask,
+                            "token_type_ids": b.token_type_ids}  # fmt: skip
+                    logits[b.rows] = logits_to_scores(np.asarray(next(iter(compiled(feed).values()))))
+                return logits
+
+            name = f"11 OpenVINO {ov.__version__.split('-')[0]} ({hint})"
+            out[name] = timed(name, run)
+    except ImportError:
+        pass
     torch_engine = TorchEngine(args.model, threads=args.threads, long_documents="truncate")
     torch_engine.model = torch.ao.quantization.quantize_dynamic(
         torch_engine.model, {torch.nn.Linear}, dtype=torch.qint8

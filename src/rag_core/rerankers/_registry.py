@@ -52,6 +52,13 @@ _REGISTRY: dict[str, RerankerEntry] = {
         "Qwen/Qwen3-Reranker-0.6B/4B/8B, BAAI/bge-reranker-v2-gemma (hub; none offline)",
         "0.6B: 1.2 GB in bf16, seconds per 20 candidates on a CPU; 4B/8B and gemma: a GPU",
     ),
+    "ensemble": RerankerEntry(
+        "rag_core.rerankers._ensemble:EnsembleReranker",
+        None,
+        "several rerankers and the first stage, z-scored per query, weighted by agreement (builtin:ensemble)",
+        "builtin:ensemble (balanced + answerai-colbert-small + bge-small-en; quality extra), or your own members",
+        "the sum of its members",
+    ),
     "listwise": RerankerEntry(
         "rag_core.rerankers._listwise:ListwiseReranker",
         None,

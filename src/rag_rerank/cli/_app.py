@@ -39,6 +39,7 @@ def build_app() -> typer.Typer:
         _loadtest,
         _models,
         _serve,
+        _suite,
         _train,
     )
 
@@ -50,6 +51,7 @@ def build_app() -> typer.Typer:
         "search": _index.search,
         "eval": _eval.eval_command,
         "eval-retrieval": _eval_retrieval.eval_retrieval,
+        "eval-suite": _suite.eval_suite,
         "bench": _bench.bench,
         "train-data": _train.train_data,
         "train": _train.train,

@@ -78,6 +78,7 @@ def eval_retrieval(
     nDCG@10, MRR@10 and Recall@depth, and with --rerank the product path (what /query returns)."""
     from rag_core.embeddings import load_embedder
     from rag_core.evaluation import corpus_index, evaluate_retrieval
+    from rag_rerank.service.wiring import embedding_model as resolve_embedding_model
     from rag_rerank.service.wiring import query_expander
     from rag_rerank.settings import AppSettings
 
@@ -88,7 +89,7 @@ def eval_retrieval(
     qids = [q for q in sorted(query_text) if q in judgments][:queries]
     wanted_modes = [m.strip() for m in modes.split(",") if m.strip()]
     expanders = {e.strip(): query_expander(settings, e.strip()) for e in expansion.split(",") if e.strip()}
-    embedder = load_embedder(settings.embedding_model)
+    embedder = load_embedder(resolve_embedding_model(settings))
     started = time.perf_counter()
     with progress_bar() as bar:
         task = bar.add_task(f"indexing {len(passages)} passages", total=None)

