@@ -88,7 +88,7 @@ class AppSettings(BaseSettings):
     query_expansion_feedback_docs: Positive = 10
     query_expansion_terms: Positive = 10
     query_expansion_original_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
-    embedding_model: str = "builtin:all-MiniLM-L6-v2"
+    embedding_model: str = "auto"
     chunk_tokens: Annotated[int, Field(ge=16, le=8192)] = 256
     chunk_overlap_tokens: Annotated[int, Field(ge=0, le=1024)] = 32
     embedding_batch_size: Positive = 64

