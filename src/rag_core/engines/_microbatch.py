@@ -165,6 +165,15 @@ class MicroBatcher:
         future.add_done_callback(lambda _: self._release_rest(request))
         return future
 
+    def check(self, pairs: Sequence[Pair], *, deadline: float | None = None) -> None:
+        """Raise :class:`OverloadedError` if :meth:`submit` would refuse ``pairs`` now, without
+        queueing anything (a caller with several queues asks each before it submits to any)."""
+        cost = sum(self._cost(pairs))
+        with self._lock:
+            ahead = self._pending_cost
+            if ahead > 0:
+                self._admit(cost, ahead, deadline)
+
     def score(self, pairs: Sequence[Pair]) -> PairScores:
         """Blocking scoring through the shared worker."""
         return self.submit(pairs).result()

@@ -179,6 +179,7 @@ def measure_microbatching(
         threads=threads,
         microbatch_wait_ms=wait_ms,
         device="cpu",
+        score_cache_size=0,  # the rounds repeat the same pairs: measure scoring, not the cache
     )
     work = [(r.query, [c.text for c in r.candidates[:candidates]]) for r in lists]
     reranker.rerank_sync(work[0][0], work[0][1])

@@ -209,6 +209,10 @@ class BaseReranker(ABC):
         at hand, else :meth:`estimate_cost`); the ``usage`` that Jina-style clients read."""
         return self.estimate_cost(query, texts)
 
+    def check_admission(self, query: str, documents: Sequence[Document], deadline: float | None = None) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`~rag_core.OverloadedError` if this reranker's queue would refuse scoring
+        ``documents`` now, without queueing anything (rerankers without a queue never refuse)."""
+
     @property
     def pending_cost(self) -> int:
         """Estimated tokens queued or being scored right now (0 for rerankers without a queue)."""

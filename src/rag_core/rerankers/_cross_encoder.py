@@ -172,6 +172,12 @@ class CrossEncoderReranker(BaseReranker):
             return self._to_scores(PairScores.empty())
         return self._to_scores(self._score_pairs_cached(list(pairs)))
 
+    def check_admission(self, query: str, documents: Sequence[Document], deadline: float | None = None) -> None:
+        pairs = [(query, doc.page_content) for doc in documents]
+        _, missing = self.score_cache.split(pairs)
+        if missing:
+            self._batcher.check([pairs[i] for i in missing], deadline=deadline)
+
     async def _score_documents_async(
         self, query: str, documents: Sequence[Document], *, deadline: float | None = None
     ) -> DocumentScores:

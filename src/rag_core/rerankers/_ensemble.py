@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,7 +37,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rag_core._documents import Document
-from rag_core._errors import ConfigurationError
+from rag_core._errors import ConfigurationError, DeadlineExceededError
 from rag_core.rerankers._base import BaseReranker, DocumentScores, sigmoid
 from rag_core.rerankers._fusion import FusionSetting
 
@@ -80,9 +81,7 @@ def combine_signals(
             weights[name] = priors[name]
             continue
         others = [o for o in names if o != name]
-        agreement = sum(priors[o] * max(_spearman(z[name], z[o]), 0.0) for o in others) / sum(
-            priors[o] for o in others
-        )
+        agreement = sum(priors[o] * max(_spearman(z[name], z[o]), 0.0) for o in others) / sum(priors[o] for o in others)
         weights[name] = priors[name] * agreement**agreement_gamma
     total = sum(weights.values())
     if total <= 0:  # every signal disagrees with the rest: fall back to the priors
@@ -140,7 +139,12 @@ class EnsembleReranker(BaseReranker):
         from rag_core._hub import resolve_model_dir
         from rag_core.models import resolve_builtin
 
-        folder = resolve_builtin(model_name)[1] if model_name.startswith("builtin:") else resolve_model_dir(model_name)
+        if model_name.startswith("builtin:"):
+            folder = resolve_builtin(model_name)[1]
+        elif (Path(model_name) / "rag_rerank.json").is_file():  # a recipe folder: no weights of its own
+            folder = Path(model_name)
+        else:
+            folder = resolve_model_dir(model_name)
         path = Path(folder) / "rag_rerank.json"
         try:
             spec: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["ensemble"]
@@ -180,6 +184,10 @@ class EnsembleReranker(BaseReranker):
     def count_tokens(self, query: str, texts: Sequence[str]) -> int:
         return max(m.count_tokens(query, texts) for m, _ in self.members.values())
 
+    def check_admission(self, query: str, documents: Sequence[Document], deadline: float | None = None) -> None:
+        for member, _ in self.members.values():
+            member.check_admission(query, documents, deadline)
+
     def reuse_vectors_from(self, store: Any) -> bool:
         """Members that embed passages (a bi-encoder) reuse an index's vectors when they match."""
         reused = False
@@ -218,11 +226,33 @@ class EnsembleReranker(BaseReranker):
     async def _score_documents_async(
         self, query: str, documents: Sequence[Document], *, deadline: float | None = None
     ) -> DocumentScores:
-        names = list(self.members)
-        results = await asyncio.gather(
-            *(self.members[n][0]._score_documents_async(query, documents, deadline=deadline) for n in names)
-        )
-        return self._combine(documents, dict(zip(names, results, strict=True)))
+        """Members with an admission queue (micro-batched: cross-encoders, the bi-encoder) score
+        together first; when one refuses (overloaded) or fails, the others' queued work is
+        cancelled and the request is refused at once. Members without a queue (late interaction)
+        follow within the same deadline, so under a burst only admitted requests reach them and
+        they cannot pile up work that no deadline accounts for."""
+        queued = [n for n in self.members if _has_queue(self.members[n][0])]
+        rest = [n for n in self.members if n not in queued]
+        for name in queued:  # every queue is asked before any receives work: none is wasted on a refusal
+            self.members[name][0].check_admission(query, documents, deadline)
+        parts: dict[str, DocumentScores] = {}
+        for group in (queued, rest):
+            if not group:
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DeadlineExceededError(f"the ensemble's members {group} could not start before the deadline")
+            tasks = [
+                asyncio.ensure_future(self.members[n][0]._score_documents_async(query, documents, deadline=deadline))
+                for n in group
+            ]
+            try:
+                results = await asyncio.gather(*tasks)
+            except BaseException:  # one member refused or failed: the others' queued work is dropped too
+                for task in tasks:
+                    task.cancel()
+                raise
+            parts.update(zip(group, results, strict=True))
+        return self._combine(documents, {n: parts[n] for n in self.members})
 
     def reset_caches(self) -> None:
         for member, _ in self.members.values():
@@ -243,6 +273,11 @@ class EnsembleReranker(BaseReranker):
             "first_stage_weight": self.first_stage_weight,
             "agreement_gamma": self.agreement_gamma,
         }
+
+
+def _has_queue(member: BaseReranker) -> bool:
+    """Whether ``member`` admits work through a queue of its own (it reports ``pending_cost``)."""
+    return type(member).pending_cost is not BaseReranker.pending_cost
 
 
 def _accepted(kind: str, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,10 +8,10 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from rag_core._errors import ConfigurationError, ModelLoadError
+from rag_core._errors import ConfigurationError, MissingExtraError, ModelLoadError
 from rag_core.models._builtin import BUILTIN_PREFIX, resolve_builtin
 from rag_core.rerankers._base import BaseReranker
-from rag_core.rerankers._registry import get_reranker_class
+from rag_core.rerankers._registry import get_reranker_class, known_types
 
 __all__ = ["RerankerFactory", "RerankerSettings", "config_from_settings", "detect_reranker_type"]
 
@@ -66,7 +66,19 @@ def config_from_settings(settings: Any, reranker_type: str) -> dict[str, Any]:
     argument list is copied by hand, so a new constructor argument is a new setting away."""
     cls = get_reranker_class(reranker_type)
     config: dict[str, Any] = {}
-    for name, param in inspect.signature(cls.__init__).parameters.items():
+    params = dict(inspect.signature(cls.__init__).parameters)
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        # it hands options on (an ensemble to its members): every reranker_<x> setting a reranker
+        # class takes goes along, and each member keeps those its own class accepts
+        for kind in known_types():
+            try:
+                other = get_reranker_class(kind)
+            except MissingExtraError:  # a family whose extra is not installed cannot be a member
+                continue
+            for name, param in inspect.signature(other.__init__).parameters.items():
+                if name not in params and name not in ("model_name", "top_n"):
+                    params[name] = param
+    for name, param in params.items():
         if name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
         attribute = "reranker_model" if name == "model_name" else f"reranker_{name}"
@@ -109,6 +121,8 @@ class RerankerFactory:
     @staticmethod
     def _accepted(reranker_cls: type[BaseReranker], kwargs: dict[str, Any], *, strict: bool) -> dict[str, Any]:
         params = inspect.signature(reranker_cls.__init__).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return dict(kwargs)  # it hands options on (an ensemble to its members), which filter them
         unknown = [k for k in kwargs if k not in params]
         if unknown and strict:
             valid = sorted(p for p in params if p != "self")

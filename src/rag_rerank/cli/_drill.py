@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import random
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -407,17 +408,29 @@ async def run_burst(
     probe_docs = _burst_documents(rng, 10)
     timeout = deadline_s + 30
 
-    async def probe(http: httpx.AsyncClient, n: int) -> float:
+    probe_failures: dict[str, int] = {}
+
+    async def probe(http: httpx.AsyncClient, n: int) -> float | None:
+        """One small request's latency, or None (counted in ``probe_failures``) when it fails."""
         started = time.perf_counter()
-        response = await http.post(
-            "/v1/rerank", json={"query": f"probe {n} capital city", "documents": probe_docs}, timeout=timeout
-        )
-        response.raise_for_status()
+        try:
+            response = await http.post(
+                "/v1/rerank", json={"query": f"probe {n} capital city", "documents": probe_docs}, timeout=timeout
+            )
+        except httpx.HTTPError as exc:
+            probe_failures[type(exc).__name__] = probe_failures.get(type(exc).__name__, 0) + 1
+            return None
+        if response.status_code != 200:
+            probe_failures[str(response.status_code)] = probe_failures.get(str(response.status_code), 0) + 1
+            return None
         return (time.perf_counter() - started) * 1000
 
-    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    # idle connections are dropped before the server's keep-alive timeout (HTTP_KEEPALIVE_TIMEOUT_S,
+    # default 5 s): reusing one the server is closing at that instant is a client-side race
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as http:
-        idle = sorted([await probe(http, n) for n in range(3)])[1]
+        idle_probes = [ms for ms in [await probe(http, n) for n in range(3)] if ms is not None]
+        idle = statistics.median(idle_probes) if idle_probes else None
         ok_ms: list[float] = []
         refused_ms: list[float] = []
         other: dict[str, int] = {}
@@ -466,7 +479,8 @@ async def run_burst(
         "retry_after_missing": retry_after_missing,
         "idle_ms": idle,
         "first_after_ms": after,
-        "recovery_ratio": after / idle if idle else None,
+        "recovery_ratio": after / idle if idle and after is not None else None,
+        "probe_failures": probe_failures,
         "deadline_s": deadline_s,
     }
 
@@ -517,6 +531,8 @@ def drill(
         bad = {k: v for k, v in burst["other"].items() if k != "429"}
         if bad:
             burst_failures.append(f"burst answers other than 200/503: {bad}")
+        if burst["probe_failures"]:
+            burst_failures.append(f"the small probe requests around the burst failed: {burst['probe_failures']}")
         if burst["ok_over_deadline"]:
             burst_failures.append(f"{burst['ok_over_deadline']} answers over the {burst['deadline_s']:g} s deadline")
     rss = (before.get("process", {}).get("rss_mb"), after.get("process", {}).get("rss_mb"))
@@ -575,8 +591,8 @@ def _print_tables(results: list[CaseResult], summary: dict[str, Any]) -> None:
             f"other: {burst['other'] or 'none'}"
         )
         console.print(
-            f"recovery: idle {ms(burst['idle_ms'])}, first request after the burst {ms(burst['first_after_ms'])} "
-            f"({burst['recovery_ratio']:.2f}x idle)"
+            f"recovery: idle {ms(burst['idle_ms'])}, first request after the burst {ms(burst['first_after_ms'])}"
+            + (f" ({burst['recovery_ratio']:.2f}x idle)" if burst["recovery_ratio"] is not None else " (probe failed)")
         )
     console.print(f"server RSS: {summary['rss_mb_before']} MB before, {summary['rss_mb_after']} MB after")
     if summary["failures"]:

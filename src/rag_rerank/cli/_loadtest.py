@@ -64,7 +64,8 @@ async def _run(
                 status = response.json().get("rerank_status", "?")
                 statuses[status] = statuses.get(status, 0) + 1
 
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # idle connections expire before the server's keep-alive timeout (a reuse/close race otherwise)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=timeout, limits=limits) as http:
         started = time.perf_counter()
         await asyncio.gather(*(client(i, http) for i in range(clients)))

@@ -18,7 +18,7 @@ from rag_rerank.service.errors import install_error_handlers
 from rag_rerank.service.guards import RequestGuardMiddleware
 from rag_rerank.service.metrics import ServiceMetrics
 from rag_rerank.service.pages import install_pages
-from rag_rerank.service.priority import favour_event_loop
+from rag_rerank.service.priority import keep_favouring_event_loop
 from rag_rerank.service.routes import router
 from rag_rerank.service.services import Services, build_cache
 from rag_rerank.service.wiring import build_reranker, open_index, retriever_for
@@ -119,7 +119,7 @@ def create_app(
             services.retriever = retriever_for(settings, services.index)
             await asyncio.to_thread(services.index.warm_up)
         services.cache = build_cache(settings)
-        favour_event_loop(settings.engine_nice)
+        favouring = asyncio.create_task(keep_favouring_event_loop(settings.engine_nice))
         metrics.reranker_ready.set(1 if services.reranker is not None else 0)
         metrics.reranker_fallback.set(1 if services.reranker is not None and services.reranker.fallback_from else 0)
         info = services.reranker_info()
@@ -130,6 +130,7 @@ def create_app(
             services.cache and services.cache.backend,
         )
         yield
+        favouring.cancel()
         if services.cache is not None:
             await services.cache.close()
         if reranker is _UNSET and services.reranker is not None:

@@ -11,12 +11,13 @@ the process's life. Elsewhere than Linux it does nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 import threading
 
-__all__ = ["favour_event_loop"]
+__all__ = ["favour_event_loop", "keep_favouring_event_loop"]
 
 logger = logging.getLogger("rag_rerank.service")
 
@@ -41,5 +42,18 @@ def favour_event_loop(nice: int) -> int:
             done += 1
         except OSError:  # a thread that ended meanwhile
             continue
-    logger.info("event loop first: %d engine and helper threads at nice %d", done, nice)
+    logger.debug("event loop first: %d engine and helper threads at nice %d", done, nice)
     return done
+
+
+async def keep_favouring_event_loop(nice: int, interval_s: float = 1.0) -> None:
+    """Run :func:`favour_event_loop` now and then every ``interval_s`` from the event loop: a
+    thread inherits the nice value of the thread that starts it, so workers that the loop itself
+    starts later (executor threads for a request, a bi-encoder's query embedding) would otherwise
+    compete with it at full priority. Cancel the task to stop."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    logger.info("event loop first: engine and helper threads at nice %d (ENGINE_NICE)", nice)
+    while True:
+        favour_event_loop(nice)
+        await asyncio.sleep(interval_s)

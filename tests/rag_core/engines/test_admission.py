@@ -42,11 +42,15 @@ def test_a_full_queue_refuses_at_once_and_an_idle_engine_always_accepts():
     huge = [("q", "x" * 4000)]  # ~1000 units, over the whole budget
     first = batcher.submit(huge)  # nothing queued: accepted even though it is over the limit
     assert engine.entered.wait(5)
+    queued = batcher.pending_cost
+    with pytest.raises(OverloadedError, match="RERANKER_MAX_QUEUE_TOKENS"):
+        batcher.check([("q", "small")])  # asking queues nothing
+    assert batcher.pending_cost == queued
     with pytest.raises(OverloadedError, match="RERANKER_MAX_QUEUE_TOKENS") as info:
         batcher.submit([("q", "small")])
     # refused at once: while the engine is still held on the first request, not after it
     assert not first.done() and info.value.retry_after_s >= 1
-    assert batcher.stats()["rejected"] == 1
+    assert batcher.stats()["rejected"] == 2
     engine.gate.set()
     assert first.result(timeout=5).logits.tolist() == [4000.0]
     assert batcher.pending_cost == 0

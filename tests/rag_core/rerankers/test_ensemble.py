@@ -3,14 +3,16 @@ more signal when documents carry its scores, members scored together, metadata t
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import threading
 
 import numpy as np
 import pytest
 
 from rag_core import Document
 from rag_core.engines import CallableEngine
-from rag_core.rerankers import CrossEncoderReranker, EnsembleReranker, combine_signals
+from rag_core.rerankers import BaseReranker, CrossEncoderReranker, EnsembleReranker, combine_signals
 
 RELEVANT = {"a": 3.0, "b": 2.0, "c": 1.0, "d": 0.0, "e": -1.0}
 
@@ -58,4 +60,67 @@ def test_the_builtin_ensemble_loads_its_members_from_its_card():
     assert ensemble.members["bi_encoder"][1] == 3.0 and ensemble.first_stage_weight == 0.75
     docs = ["Paris is the capital and largest city of France.", "Bananas grow in tropical climates."]
     assert int(np.argmax(ensemble.score("what is the capital of france", docs))) == 0
+    ensemble.close()
+
+
+async def test_a_member_s_full_queue_refuses_before_the_others_spend_work():
+    from rag_core import OverloadedError
+
+    embedded: list[str] = []
+
+    def bi(p: str) -> float:
+        embedded.append(p)
+        return RELEVANT[p]
+
+    gate = threading.Event()
+    full = CrossEncoderReranker(
+        engine=CallableEngine(lambda q, p: gate.wait(10) and RELEVANT.get(p, 0.0)),
+        microbatch_wait_ms=0,
+        max_queue_tokens=1000,
+    )
+    queueless = CrossEncoderReranker(engine=CallableEngine(lambda q, p: bi(p)), microbatch_wait_ms=0)
+    # the second member behaves as one without an admission queue (a bi-encoder)
+    queueless.__class__ = type("Queueless", (CrossEncoderReranker,), {"pending_cost": BaseReranker.pending_cost})
+    ensemble = EnsembleReranker("mine", members={"bi": (queueless, 1.0), "ce": (full, 1.0)})
+    busy = asyncio.create_task(full.rerank("earlier", ["word " * 300] * 10))  # ~3,000 tokens queued
+    await asyncio.sleep(0.05)
+    with pytest.raises(OverloadedError):
+        await ensemble.rerank("q", list("abcde"))
+    assert embedded == []  # refused before the queueless member scored anything
+    gate.set()
+    await busy
+    # with room in the queue both score, the queued member first, and the order is the members'
+    ok = EnsembleReranker("mine", members={"bi": (queueless, 1.0), "ce": (member(lambda p: RELEVANT[p]), 1.0)})
+    result = await ok.rerank("q", list("abcde"), top_n=5)
+    assert [d.page_content for d in result] == list("abcde") and sorted(embedded) == list("abcde")
+    assert list(result[0].metadata["rerank_signals"]) == ["bi", "ce"]
+
+
+def test_settings_reach_every_member(tmp_path):
+    """RERANKER_* settings (the queue-wait budget, the engine pins) configure each member that
+    takes them, whether the ensemble is named directly or reached as the offline fallback."""
+    import json
+
+    from rag_core.rerankers import BiEncoderReranker, RerankerFactory
+    from rag_rerank.settings import AppSettings
+
+    card = tmp_path / "my-ensemble"
+    card.mkdir()
+    members = {
+        "ce": {"model": "builtin:fast", "weight": 1.0},
+        "bi": {"type": "bi_encoder", "model": "builtin:all-MiniLM-L6-v2", "weight": 1.0},
+    }
+    (card / "rag_rerank.json").write_text(json.dumps({"ensemble": {"members": members}}))
+    settings = AppSettings(
+        reranker_type="ensemble", reranker_model=str(card), reranker_max_queue_wait_s=0.5,
+        reranker_max_queue_tokens=1234, reranker_backend="torch", reranker_precision="float32",
+        reranker_batch_size=8, reranker_fallback_model="none",
+    )  # fmt: skip
+    ensemble = RerankerFactory.create_from_settings_sync(settings)
+    assert isinstance(ensemble, EnsembleReranker)
+    ce, bi = ensemble.members["ce"][0], ensemble.members["bi"][0]
+    assert isinstance(ce, CrossEncoderReranker) and isinstance(bi, BiEncoderReranker)
+    for member_ in (ce, bi):
+        assert member_._batcher.max_wait_s == 0.5 and member_._batcher.max_queue_cost == 1234
+    assert ce.engine_name == "torch-fp32" and ce.batch_size == 8
     ensemble.close()
