@@ -133,16 +133,14 @@ class BiEncoderReranker(BaseReranker):
     async def _score_documents_async(
         self, query: str, documents: Sequence[Document], *, deadline: float | None = None
     ) -> DocumentScores:
-        if all(v is not None for v in self._known_vectors(documents, count=False)):
-            # every vector is known: one query embedding, off the event loop
-            return await super()._score_documents_async(query, documents, deadline=deadline)
         vectors = self._known_vectors(documents)
         missing = [i for i, v in enumerate(vectors) if v is None]
-        scored = await asyncio.wrap_future(
-            self._batcher.submit([(query, documents[i].page_content) for i in missing], deadline=deadline)
-        )
         cosine = np.zeros(len(documents), dtype=np.float64)
-        cosine[missing] = scored.logits
+        if missing:  # passages no index or cache holds: embedded through the micro-batcher
+            scored = await asyncio.wrap_future(
+                self._batcher.submit([(query, documents[i].page_content) for i in missing], deadline=deadline)
+            )
+            cosine[missing] = scored.logits
         known = [i for i, v in enumerate(vectors) if v is not None]
         if known:
             query_vector = await asyncio.get_running_loop().run_in_executor(None, self.embedder.embed_query, query)

@@ -124,6 +124,25 @@ def test_bi_encoder_reranker_ranks_by_meaning():
     assert result[0].metadata["rerank_raw_score"] == pytest.approx(2 * result[0].score - 1)
 
 
+async def test_bi_encoder_async_path_batches_unknown_passages_and_equals_the_sync_scores():
+    texts = ["A dog is a loyal pet that barks.", "Tax law in 1990.", "Stars are made of plasma."]
+    reranker = BiEncoderReranker(top_n=3, vector_cache_size=0)
+    expected = reranker.score("animal that barks", texts)
+    calls = reranker._batcher.engine_calls
+    result = await reranker.rerank("animal that barks", texts, timeout_s=30)
+    assert reranker._batcher.engine_calls == calls + 1  # the passages went through the micro-batcher
+    got = {d.page_content: d.score for d in result}
+    assert [got[t] for t in texts] == pytest.approx(expected.tolist(), abs=1e-6)
+    # a cached passage is not embedded again: only the new one reaches the batcher
+    cached = BiEncoderReranker(top_n=3)
+    await cached.rerank("animal that barks", texts[:2])
+    before = cached._batcher.stats()
+    await cached.rerank("animal that barks", texts)
+    assert cached.cached_vectors == 2 and cached._batcher.stats()["requests"] == before["requests"] + 1
+    reranker.close()
+    cached.close()
+
+
 @pytest.mark.parametrize("value", ["", "none", "None", "off"])
 def test_an_empty_or_none_fallback_from_the_environment_really_disables_it(monkeypatch, tmp_path, value):
     monkeypatch.chdir(tmp_path)
